@@ -1,0 +1,30 @@
+//! `fleetflow-config` owns `flow.kdl`: finding a project, layering its files, merging
+//! services, choosing a stage and resolving variables into a [`ResolvedStage`].
+//!
+//! Data flows one way:
+//! [`discover`] finds the [`ProjectLocation`]; [`Project::load`] reads every layered
+//! file ([`SourceFile`]) and parses it into syntax-close definitions ([`ServiceDef`],
+//! [`StageDef`]) that keep their source spans; [`Project::resolve_stage`] merges the
+//! stage overrides, substitutes `{{ NAME }}` variables and finds Dockerfiles, giving the
+//! build plan its input. Every error is a [`ConfigError`] that names the file, line and
+//! column and carries the snippet for `miette`.
+
+mod discovery;
+mod error;
+mod model;
+mod parse;
+mod resolve;
+mod source;
+mod vars;
+
+pub use discovery::{ProjectLocation, discover};
+pub use error::ConfigError;
+pub use model::{Project, ServiceDef, Spanned, StageDef};
+pub use resolve::{BuildSpec, ResolvedService, ResolvedStage, SkipReason};
+pub use source::{Location, SourceFile, Sources};
+pub use vars::Variables;
+
+/// Environment variable naming the project root (FleetFlow compatible).
+pub const ENV_PROJECT_ROOT: &str = "FLEET_PROJECT_ROOT";
+/// Environment variable naming the stage (FleetFlow compatible).
+pub const ENV_STAGE: &str = "FLEET_STAGE";

@@ -1,0 +1,592 @@
+#!/usr/bin/env bash
+# flow's real test environment: a private Docker Engine plus four container
+# registries (and a token server), all on loopback, all under one state dir.
+#
+#   scripts/testenv.sh up     start everything in a FRESH dir, verify it, write $DIR/env
+#   scripts/testenv.sh env    print the path of the current env file (to `source`)
+#   scripts/testenv.sh down [DIR]
+#                             stop everything and remove the dir (idempotent)
+#
+# State dir: $FLOW_TESTENV_DIR if set (must be empty or absent), else a new
+# `mktemp -d /tmp/flow-testenv.XXXXXX`. /tmp/flow-testenv.current is a symlink
+# to the dir of the current environment, so `down` and `env` can find it.
+#
+# Why a fresh dir every time: a dockerd that was SIGKILLed (e.g. when a
+# session ended) leaves pid files, sockets, containerd state and mounts
+# behind. Never reusing a dir means none of that can break the next `up`;
+# `down` (also run by `up` on the previous dir) cleans the old one up.
+#
+# Nothing here listens on anything but 127.0.0.1 or a unix socket in the dir,
+# and containers get no network at all (see start_dockerd).
+#
+# Knobs (env vars):
+#   FLOW_TESTENV_DIR              state dir to use instead of a mktemp one
+#   FLOW_TESTENV_KEEP_ON_FAILURE  =1: if `up` fails, leave things as they are
+#                                 for debugging (default: print logs, tear down)
+#   FLOW_TESTENV_STORAGE_DRIVER   force a dockerd storage driver (default: auto,
+#                                 which is overlay2 here)
+#   FLOW_TESTENV_TIMEOUT          seconds to wait for each service (default 60)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+TOKEN_SERVER="$REPO_ROOT/tests/support/token_server.py"
+CURRENT_LINK=/tmp/flow-testenv.current
+MARKER=.flow-testenv # file in the state dir; `down` only deletes dirs that have it
+TIMEOUT=${FLOW_TESTENV_TIMEOUT:-60}
+
+# Fixed test credentials. The basic-auth password deliberately contains '+',
+# '/' and '=' (characters that break naive base64/URL/form handling), and
+# the token one a ':' (which must only be split at the first ':').
+BASIC_USER=flowtest
+BASIC_PASSWORD='p+ss/w=rd+/=='
+TOKEN_USER=flowtoken
+TOKEN_PASSWORD='t0k:en+/=pw'
+TOKEN_SERVICE=flow-test-registry
+TOKEN_ISSUER=flow-test-token-server
+
+log() { printf '[testenv] %s\n' "$*" >&2; }
+die() { printf '[testenv] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- packages --
+
+# Debian packages the environment needs, as "package:command-or-path-to-check".
+# Checked by dpkg status, not only by command, because e.g. a docker CLI may
+# live in /usr/local/bin without the engine (docker.io) being installed.
+PACKAGES=(
+  docker.io                        # dockerd, containerd, runc, docker CLI
+  docker-registry                  # distribution 2.8: /usr/bin/docker-registry
+  skopeo                           # registry client used to verify the registries
+  golang-docker-credential-helpers # docker-credential-pass, for credential-helper tests
+  pass gnupg                       # the password store behind docker-credential-pass
+  apache2-utils                    # htpasswd (bcrypt)
+  openssl                          # CA, TLS certs, token signing
+  busybox-static                   # static busybox: the only base image we can have offline
+  curl iptables python3 ca-certificates
+)
+
+ensure_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  if ((${#missing[@]})); then
+    log "installing missing packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: docker.io recommends git, apparmor, etc., none needed here.
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# ----------------------------------------------------------------- helpers --
+
+# N free TCP ports on 127.0.0.1, all bound at once so they are distinct. There
+# is a small race between closing them here and the registry binding them; a
+# registry that loses it fails its readiness check with a clear error.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# spawn NAME CMD... : run CMD detached from this shell (own session, so Ctrl-C
+# in the caller or the caller's exit doesn't hit it), stdin from /dev/null and
+# all output to $DIR/NAME.log (so a caller reading our output through a pipe
+# is not kept waiting for EOF). The child writes its own pid before exec, so
+# the pid file is right even where setsid has to fork.
+spawn() {
+  local name=$1
+  shift
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$DIR/$name.pid" "$@" \
+    </dev/null >"$DIR/$name.log" 2>&1 &
+}
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# wait_until DESC PIDFILE LOGFILE CMD... : poll CMD until it succeeds; fail with
+# the log's tail if the process dies or TIMEOUT passes.
+wait_until() {
+  local desc=$1 pidfile=$2 logfile=$3
+  shift 3
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n $pidfile ]] && [[ -f $pidfile ]] && ! pid_alive "$pidfile"; then
+      log "$desc exited early; last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      die "$desc failed to start"
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$desc not ready after ${TIMEOUT}s; last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      die "timed out waiting for $desc"
+    fi
+    sleep 0.2
+  done
+}
+
+http_code() { curl -s -o /dev/null -w '%{http_code}' "$@" || true; }
+
+# expect_code WANT DESC CURL-ARGS... : one real HTTP request, must answer WANT.
+expect_code() {
+  local want=$1 desc=$2 got
+  shift 2
+  got=$(http_code "$@")
+  [[ $got == "$want" ]] || die "$desc: expected HTTP $want, got ${got:-nothing}"
+  log "ok: $desc -> $want"
+}
+
+dk() { docker -H "unix://$DIR/docker.sock" "$@"; }
+
+# ------------------------------------------------------------------ pieces --
+
+make_certs() {
+  local c=$DIR/certs
+  mkdir -p "$c"
+  # A throwaway CA, and a server cert for the TLS registry signed by it. The
+  # SAN is required: modern TLS clients (Go, rustls) ignore the CN.
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
+    -keyout "$c/ca.key" -out "$c/ca.crt" -subj "/CN=flow-test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -sha256 \
+    -keyout "$c/server.key" -out "$c/server.csr" -subj "/CN=localhost" 2>/dev/null
+  cat >"$c/server.ext" <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+EOF
+  openssl x509 -req -sha256 -days 7 -in "$c/server.csr" \
+    -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
+    -extfile "$c/server.ext" -out "$c/server.crt" 2>/dev/null
+  # The token server's signing key, with a self-signed cert: the registry's
+  # rootcertbundle lists exactly this cert, and the JWT's x5c carries it.
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
+    -keyout "$c/token.key" -out "$c/token.crt" -subj "/CN=flow-test token signer" 2>/dev/null
+  chmod 600 "$c"/*.key
+}
+
+start_dockerd() {
+  # Flags, and why:
+  #  --data-root/--exec-root/--pidfile/-H unix://  everything of this daemon in
+  #     $DIR (its containerd too: dockerd starts its own under exec-root), so
+  #     it never touches /var/lib/docker or /var/run/docker.sock.
+  #  --config-file $DIR/daemon.json  an empty one, so a host /etc/docker/daemon.json
+  #     (e.g. one that sets "hosts") can't conflict with our flags.
+  #  --bridge=none  no docker0 bridge (it would take 172.17.0.0/16): build
+  #     containers get only a loopback interface. RUN steps still work (they
+  #     need no network; nothing can be downloaded here anyway) and nothing in
+  #     a container can send traffic off this machine.
+  #  --iptables=false --ip6tables=false --ip-masq=false  don't rewrite the
+  #     host's firewall (by default dockerd adds DOCKER chains and sets the
+  #     FORWARD policy to DROP, which outlive the daemon).
+  #  --ip-forward=false  don't flip the host's net.ipv4.ip_forward to 1. The
+  #     price: each classic-builder step prints "[Warning] IPv4 forwarding is
+  #     disabled. Networking will not work." - true, and harmless here.
+  #  127.0.0.0/8 is an insecure registry by default (dockerd always adds it),
+  #  so pushes to our plain-HTTP registries work without --insecure-registry.
+  local extra=()
+  [[ -n ${FLOW_TESTENV_STORAGE_DRIVER:-} ]] && extra+=(--storage-driver "$FLOW_TESTENV_STORAGE_DRIVER")
+  echo '{}' >"$DIR/daemon.json"
+  spawn dockerd-launch dockerd \
+    --config-file "$DIR/daemon.json" \
+    --data-root "$DIR/docker-data" \
+    --exec-root "$DIR/docker-exec" \
+    --pidfile "$DIR/dockerd.pid" \
+    -H "unix://$DIR/docker.sock" \
+    --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+    "${extra[@]}"
+  mv "$DIR/dockerd-launch.log" "$DIR/dockerd.log" 2>/dev/null || true # fd stays open
+  wait_until dockerd "$DIR/dockerd-launch.pid" "$DIR/dockerd.log" \
+    docker -H "unix://$DIR/docker.sock" version
+  log "dockerd $(dk version --format '{{.Server.Version}}') up on unix://$DIR/docker.sock" \
+    "(storage driver: $(dk info --format '{{.Driver}}'))"
+}
+
+make_base_image() {
+  # No image can be pulled here, so the base image is made from the static
+  # busybox binary: /bin/busybox plus a symlink per applet (sh, ls, cat, ...).
+  local root=$DIR/rootfs bb
+  bb=$(dpkg -L busybox-static | grep -E '/s?bin/busybox$' | head -n 1)
+  [[ -x $bb ]] || die "busybox-static's binary not found"
+  mkdir -p "$root"/{bin,etc,root,tmp,proc,sys,dev}
+  chmod 1777 "$root/tmp"
+  cp "$bb" "$root/bin/busybox"
+  # Running it inside the bare rootfs also proves it is really static.
+  chroot "$root" /bin/busybox --install -s /bin
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  tar --numeric-owner --owner=0 --group=0 -C "$root" -c . |
+    dk import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["/bin/sh"]' \
+      - flow-test/busybox:latest >/dev/null
+  rm -rf "$root"
+
+  # The engine must be able to run RUN steps of a classic-builder build
+  # (what the Engine API's POST /build does without BuildKit).
+  local ctx=$DIR/build-check
+  mkdir -p "$ctx"
+  printf 'FROM flow-test/busybox\nRUN echo hi > /x\n' >"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 dk build -q -t flow-test/run-check:latest "$ctx" >"$DIR/build-check.log" 2>&1 ||
+    { cat "$DIR/build-check.log" >&2; die "classic-builder build with a RUN step failed"; }
+  [[ $(dk run --rm flow-test/run-check:latest cat /x) == hi ]] || die "RUN step left no /x"
+  dk rmi flow-test/run-check:latest >/dev/null
+  rm -rf "$ctx"
+  log "ok: base image flow-test/busybox:latest; a classic build with RUN works"
+}
+
+# write_registry_config NAME PORT EXTRA-YAML: distribution 2.8 config with its
+# own storage dir. EXTRA-YAML is appended (auth sections, http.tls lines).
+write_registry_config() {
+  local name=$1 port=$2 extra=$3 d=$DIR/registry-$1
+  mkdir -p "$d/data"
+  cat >"$d/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry-$name
+storage:
+  filesystem:
+    rootdirectory: $d/data
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$port
+  secret: $(openssl rand -hex 16)
+  headers:
+    X-Content-Type-Options: [nosniff]
+$extra
+EOF
+}
+
+start_registry() {
+  local name=$1 port=$2 scheme=${3:-http}
+  local curl_tls=()
+  [[ $scheme == https ]] && curl_tls=(--cacert "$DIR/certs/ca.crt")
+  spawn "registry-$name" docker-registry serve "$DIR/registry-$name/config.yml"
+  # Any HTTP answer (200 or 401) means it is listening.
+  wait_until "registry $name" "$DIR/registry-$name.pid" "$DIR/registry-$name.log" \
+    curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"
+}
+
+start_token_server() {
+  FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn token-server python3 "$TOKEN_SERVER" \
+    --host 127.0.0.1 --port 0 --port-file "$DIR/token-server.port" \
+    --key "$DIR/certs/token.key" --cert "$DIR/certs/token.crt" \
+    --service "$TOKEN_SERVICE" --issuer "$TOKEN_ISSUER" --user "$TOKEN_USER"
+  wait_until "token server" "$DIR/token-server.pid" "$DIR/token-server.log" \
+    test -s "$DIR/token-server.port"
+  TOKEN_PORT=$(cat "$DIR/token-server.port")
+}
+
+# skopeo_push DEST-REF SKOPEO-DEST-ARGS... : copy the base image from our
+# dockerd into a registry with skopeo, i.e. a real blob upload + manifest PUT.
+skopeo_push() {
+  local dest=$1
+  shift
+  skopeo --policy "$DIR/skopeo-policy.json" copy -q \
+    --src-daemon-host "unix://$DIR/docker.sock" "$@" \
+    docker-daemon:flow-test/busybox:latest "docker://$dest" >>"$DIR/skopeo.log" 2>&1 ||
+    { tail -n 20 "$DIR/skopeo.log" >&2; die "skopeo copy to $dest failed"; }
+  log "ok: skopeo pushed flow-test/busybox to $dest"
+}
+
+verify_registries() {
+  local tls_certs=$DIR/skopeo-certs
+  # skopeo's own policy, so a host /etc/containers/policy.json doesn't matter.
+  echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$DIR/skopeo-policy.json"
+
+  # (a) plain HTTP, no auth; and a real `docker push` through our dockerd,
+  # which relies on 127.0.0.0/8 being an insecure registry by default.
+  expect_code 200 "plain: GET /v2/" "http://$PLAIN/v2/"
+  dk info --format '{{json .RegistryConfig.InsecureRegistryCIDRs}}' | grep -q '127.0.0.0/8' ||
+    die "dockerd does not treat 127.0.0.0/8 as insecure"
+  dk tag flow-test/busybox:latest "$PLAIN/flow-test/busybox:check"
+  dk push "$PLAIN/flow-test/busybox:check" >"$DIR/push-check.log" 2>&1 ||
+    { cat "$DIR/push-check.log" >&2; die "docker push to the plain registry failed"; }
+  dk rmi "$PLAIN/flow-test/busybox:check" >/dev/null
+  expect_code 200 "plain: pushed manifest is there" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$PLAIN/v2/flow-test/busybox/manifests/check"
+  log "ok: docker push through dockerd to $PLAIN"
+
+  # (b) htpasswd basic auth over plain HTTP.
+  expect_code 401 "basic: GET /v2/ without credentials" "http://$BASIC/v2/"
+  expect_code 401 "basic: GET /v2/ with a wrong password" -u "$BASIC_USER:wrong" "http://$BASIC/v2/"
+  expect_code 200 "basic: GET /v2/ with credentials" -u "$BASIC_USER:$BASIC_PASSWORD" "http://$BASIC/v2/"
+  skopeo_push "$BASIC/flow-test/busybox:check" --dest-tls-verify=false \
+    --dest-creds "$BASIC_USER:$BASIC_PASSWORD"
+
+  # (c) TLS with our CA: must verify with the CA, and must fail without it.
+  expect_code 200 "tls: GET /v2/ with --cacert" --cacert "$DIR/certs/ca.crt" "https://$TLS/v2/"
+  expect_code 200 "tls: GET https://localhost/v2/ with --cacert" \
+    --cacert "$DIR/certs/ca.crt" "https://localhost:${TLS##*:}/v2/"
+  expect_code 000 "tls: GET /v2/ without the CA (must not verify)" "https://$TLS/v2/"
+  mkdir -p "$tls_certs" && cp "$DIR/certs/ca.crt" "$tls_certs/ca.crt"
+  skopeo_push "$TLS/flow-test/busybox:check" --dest-cert-dir "$tls_certs"
+
+  # (d) bearer tokens from our token server.
+  local hdrs
+  hdrs=$(curl -s -o /dev/null -D - "http://$TOKENREG/v2/" | tr -d '\r')
+  grep -q '^HTTP/[0-9.]* 401' <<<"$hdrs" || die "token: /v2/ without a token is not 401"
+  grep -qi "^www-authenticate: Bearer realm=\"$REALM\",service=\"$TOKEN_SERVICE\"" <<<"$hdrs" ||
+    die "token: unexpected challenge: $(grep -i '^www-authenticate' <<<"$hdrs")"
+  log "ok: token: GET /v2/ -> 401 with a Bearer challenge"
+  expect_code 401 "token server: wrong password" -u "$TOKEN_USER:wrong" "$REALM?service=$TOKEN_SERVICE"
+  local token
+  token=$(curl -sf -u "$TOKEN_USER:$TOKEN_PASSWORD" "$REALM?service=$TOKEN_SERVICE" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
+    die "token server: no token for the right credentials"
+  expect_code 200 "token: GET /v2/ with a token" -H "Authorization: Bearer $token" "http://$TOKENREG/v2/"
+  expect_code 401 "token: GET /v2/ with a forged token" -H "Authorization: Bearer ${token%?}x" "http://$TOKENREG/v2/"
+  # A full push needs scoped tokens (pull,push), so this checks `access` too.
+  skopeo_push "$TOKENREG/flow-test/busybox:check" --dest-tls-verify=false \
+    --dest-creds "$TOKEN_USER:$TOKEN_PASSWORD"
+}
+
+write_env() {
+  local f=$DIR/env
+  {
+    echo "# flow test environment, made by scripts/testenv.sh up on $(date -u +%FT%TZ)."
+    echo "# Source it. Stop everything with: scripts/testenv.sh down"
+    local kv
+    for kv in \
+      "FLOW_TESTENV_DIR=$DIR" \
+      "DOCKER_HOST=unix://$DIR/docker.sock" \
+      "FLOW_TEST_BASE_IMAGE=flow-test/busybox:latest" \
+      "FLOW_TEST_REGISTRY_PLAIN=$PLAIN" \
+      "FLOW_TEST_REGISTRY_BASIC=$BASIC" \
+      "FLOW_TEST_BASIC_USER=$BASIC_USER" \
+      "FLOW_TEST_BASIC_PASSWORD=$BASIC_PASSWORD" \
+      "FLOW_TEST_REGISTRY_TLS=$TLS" \
+      "FLOW_TEST_TLS_CA=$DIR/certs/ca.crt" \
+      "FLOW_TEST_REGISTRY_TOKEN=$TOKENREG" \
+      "FLOW_TEST_TOKEN_REALM=$REALM" \
+      "FLOW_TEST_TOKEN_SERVICE=$TOKEN_SERVICE" \
+      "FLOW_TEST_TOKEN_USER=$TOKEN_USER" \
+      "FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD" \
+      "FLOW_TEST_TOKEN_SERVER_LOG=$DIR/token-server.log"; do
+      printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+    done
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+# ---------------------------------------------------------------- commands --
+
+cmd_up() {
+  local t0=$SECONDS
+  [[ $(id -u) == 0 ]] || die "must run as root (dockerd needs it)"
+  ensure_packages
+  [[ -f $TOKEN_SERVER ]] || die "missing $TOKEN_SERVER"
+
+  # Only one environment at a time: tear down the previous one (which may be
+  # the leftovers of a killed session) so nothing is orphaned.
+  if [[ -L $CURRENT_LINK || -e $CURRENT_LINK ]]; then
+    log "tearing down the previous environment first"
+    cmd_down || true
+  fi
+
+  if [[ -n ${FLOW_TESTENV_DIR:-} ]]; then
+    DIR=$FLOW_TESTENV_DIR
+    [[ $DIR == /* ]] || die "FLOW_TESTENV_DIR must be an absolute path"
+    mkdir -p "$DIR"
+    [[ -z $(ls -A "$DIR") ]] || die "FLOW_TESTENV_DIR=$DIR is not empty; use a fresh dir"
+  else
+    DIR=$(mktemp -d /tmp/flow-testenv.XXXXXX)
+  fi
+  # unix socket paths are limited to 108 bytes; containerd's is the longest.
+  ((${#DIR} <= 60)) || die "state dir path too long for unix sockets: $DIR"
+  chmod 755 "$DIR"
+  touch "$DIR/$MARKER"
+  # Point at it at once, so `down` finds it even if this `up` dies half-way.
+  ln -sfn "$DIR" "$CURRENT_LINK"
+  log "state dir: $DIR"
+
+  # If anything below fails: show the logs and tear down, so a failed `up`
+  # leaves nothing running (unless asked to keep it for debugging).
+  trap 'up_failed' ERR
+  set -E
+
+  make_certs
+  start_dockerd
+  make_base_image
+
+  local ports
+  read -r P_PLAIN P_BASIC P_TLS P_TOKEN <<<"$(free_ports 4)"
+  PLAIN=127.0.0.1:$P_PLAIN BASIC=127.0.0.1:$P_BASIC TLS=127.0.0.1:$P_TLS TOKENREG=127.0.0.1:$P_TOKEN
+
+  start_token_server
+  REALM=http://127.0.0.1:$TOKEN_PORT/token
+
+  write_registry_config plain "$P_PLAIN" ""
+  htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd" 2>/dev/null ||
+    { mkdir -p "$DIR/registry-basic" && htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd"; }
+  write_registry_config basic "$P_BASIC" "auth:
+  htpasswd:
+    realm: flow-test-basic
+    path: $DIR/registry-basic/htpasswd"
+  # The tls block must sit under http:, which is the last top-level key so
+  # far: appending indented lines extends it.
+  write_registry_config tls "$P_TLS" "  tls:
+    certificate: $DIR/certs/server.crt
+    key: $DIR/certs/server.key"
+  write_registry_config token "$P_TOKEN" "auth:
+  token:
+    realm: $REALM
+    service: $TOKEN_SERVICE
+    issuer: $TOKEN_ISSUER
+    rootcertbundle: $DIR/certs/token.crt"
+
+  start_registry plain "$P_PLAIN"
+  start_registry basic "$P_BASIC"
+  start_registry tls "$P_TLS" https
+  start_registry token "$P_TOKEN"
+  log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM)"
+
+  verify_registries
+  write_env
+
+  trap - ERR
+  log "up in $((SECONDS - t0))s. env file: $DIR/env"
+  log "use: source \"\$(scripts/testenv.sh env)\"   stop: scripts/testenv.sh down"
+}
+
+up_failed() {
+  trap - ERR
+  set +e
+  log "up FAILED. Logs in $DIR:"
+  local f
+  for f in "$DIR"/*.log; do
+    [[ -s $f ]] || continue
+    log "---- tail of $f"
+    tail -n 15 "$f" >&2
+  done
+  if [[ ${FLOW_TESTENV_KEEP_ON_FAILURE:-} == 1 ]]; then
+    log "FLOW_TESTENV_KEEP_ON_FAILURE=1: leaving it running; clean up with: $0 down"
+  else
+    log "tearing down (set FLOW_TESTENV_KEEP_ON_FAILURE=1 to keep it for debugging)"
+    cmd_down
+  fi
+  exit 1
+}
+
+# Pids of processes that belong to DIR: any whose command line mentions the
+# dir (dockerd, its containerd and shims, registries, token server all do).
+# The dir name is a unique mktemp path, so this can't match anything else.
+pids_of_dir() {
+  local p cmdline
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [[ $p == "$$" || $p == "$BASHPID" ]] && continue
+    cmdline=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+    [[ $cmdline == *"$DIR/"* ]] && echo "$p"
+  done
+  return 0
+}
+
+# stop_pids SIGNAL-WAIT-SECONDS PID... : SIGTERM, wait, then SIGKILL.
+stop_pids() {
+  local wait=$1 p left
+  shift
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  local deadline=$((SECONDS + wait))
+  while ((SECONDS < deadline)); do
+    left=()
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+    ((${#left[@]})) || return 0
+    sleep 0.2
+  done
+  log "still running after ${wait}s, sending SIGKILL: ${left[*]}"
+  kill -KILL "${left[@]}" 2>/dev/null || true
+  sleep 0.5
+}
+
+cmd_down() {
+  DIR=${1:-}
+  if [[ -z $DIR ]]; then
+    if [[ -L $CURRENT_LINK ]]; then
+      DIR=$(readlink "$CURRENT_LINK")
+    elif [[ -n ${FLOW_TESTENV_DIR:-} ]]; then
+      DIR=$FLOW_TESTENV_DIR
+    else
+      log "no environment to stop"
+      return 0
+    fi
+  fi
+  DIR=${DIR%/}
+  [[ $DIR == /* && $DIR != / ]] || die "refusing to clean up '$DIR'"
+  if [[ ! -d $DIR ]]; then
+    log "$DIR is already gone"
+    [[ $(readlink "$CURRENT_LINK" 2>/dev/null) == "$DIR" ]] && rm -f "$CURRENT_LINK"
+    return 0
+  fi
+  [[ -f $DIR/$MARKER ]] || die "$DIR has no $MARKER file; not a testenv dir, not touching it"
+  log "stopping environment in $DIR"
+
+  # 1. The servers, then dockerd (which stops its own containerd cleanly).
+  local pids=() f
+  for f in "$DIR"/token-server.pid "$DIR"/registry-*.pid; do
+    pid_alive "$f" && pids+=("$(cat "$f")")
+  done
+  stop_pids 10 "${pids[@]}"
+  pids=()
+  for f in "$DIR/dockerd.pid" "$DIR/dockerd-launch.pid"; do
+    pid_alive "$f" && pids+=("$(cat "$f")")
+  done
+  ((${#pids[@]})) && stop_pids 30 $(printf '%s\n' "${pids[@]}" | sort -u)
+  # 2. Anything else still tied to the dir: a containerd or shim orphaned by
+  # a SIGKILLed dockerd, or a process whose pid file was never written.
+  mapfile -t pids < <(pids_of_dir)
+  stop_pids 10 "${pids[@]}"
+
+  # 3. Mounts left under the dir (overlay layers, netns and shm bind mounts
+  # of a daemon that was killed). Deepest first; lazy if busy.
+  local round mnts m
+  for round in 1 2 3 4 5; do
+    mapfile -t mnts < <(awk -v d="$DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+    ((${#mnts[@]})) || break
+    for m in "${mnts[@]}"; do
+      m=$(printf '%b' "${m//\\/\\0}") # mountinfo escapes spaces etc. as \040
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+  done
+  ((${#mnts[@]} == 0)) || log "warning: could not unmount: ${mnts[*]}"
+
+  # 4. The dir itself, and the pointer if it points here.
+  rm -rf "$DIR" || log "warning: could not remove all of $DIR"
+  [[ $(readlink "$CURRENT_LINK" 2>/dev/null) == "$DIR" ]] && rm -f "$CURRENT_LINK"
+  log "environment stopped and removed"
+}
+
+cmd_env() {
+  local dir
+  dir=$(readlink "$CURRENT_LINK" 2>/dev/null) || die "no environment is up (run: $0 up)"
+  [[ -f $dir/env ]] || die "environment in $dir has no env file (did up fail?)"
+  echo "$dir/env"
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down) cmd_down "${2:-}" ;;
+env) cmd_env ;;
+*)
+  echo "usage: $0 up|down [DIR]|env" >&2
+  exit 2
+  ;;
+esac
