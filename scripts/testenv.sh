@@ -98,15 +98,15 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# spawn NAME CMD... : run CMD detached from this shell (own session, so Ctrl-C
-# in the caller or the caller's exit doesn't hit it), stdin from /dev/null and
-# all output to $DIR/NAME.log (so a caller reading our output through a pipe
-# is not kept waiting for EOF). The child writes its own pid before exec, so
-# the pid file is right even where setsid has to fork.
+# spawn NAME PIDFILE CMD... : run CMD detached from this shell (own session,
+# so Ctrl-C in the caller or the caller's exit doesn't hit it), stdin from
+# /dev/null and all output to $DIR/NAME.log (so a caller reading our output
+# through a pipe is not kept waiting for EOF). The child writes its own pid to
+# PIDFILE before exec, so it is right even where setsid has to fork.
 spawn() {
-  local name=$1
-  shift
-  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$DIR/$name.pid" "$@" \
+  local name=$1 pidfile=$2
+  shift 2
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
     </dev/null >"$DIR/$name.log" 2>&1 &
 }
 
@@ -192,21 +192,31 @@ start_dockerd() {
   #  --ip-forward=false  don't flip the host's net.ipv4.ip_forward to 1. The
   #     price: each classic-builder step prints "[Warning] IPv4 forwarding is
   #     disabled. Networking will not work." - true, and harmless here.
+  #  --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /$(basename $DIR)
+  #     containers (RUN steps too) go in cgroups named after this env, not the
+  #     shared /docker. If dockerd and its shims are SIGKILLed, container
+  #     processes live on (reparented to init; as pid-namespace inits they
+  #     even ignore SIGTERM): `down` finds them through these cgroups.
+  #  --shutdown-timeout 5  on SIGTERM, dockerd gives running containers 5s
+  #     (not 15) before killing them; keeps `down` quick.
   #  127.0.0.0/8 is an insecure registry by default (dockerd always adds it),
   #  so pushes to our plain-HTTP registries work without --insecure-registry.
   local extra=()
   [[ -n ${FLOW_TESTENV_STORAGE_DRIVER:-} ]] && extra+=(--storage-driver "$FLOW_TESTENV_STORAGE_DRIVER")
   echo '{}' >"$DIR/daemon.json"
-  spawn dockerd-launch dockerd \
+  # Its own --pidfile must not be the one spawn writes: dockerd refuses to
+  # start when its pid file names a live process (here: itself).
+  spawn dockerd "$DIR/dockerd.launch.pid" dockerd \
     --config-file "$DIR/daemon.json" \
     --data-root "$DIR/docker-data" \
     --exec-root "$DIR/docker-exec" \
     --pidfile "$DIR/dockerd.pid" \
     -H "unix://$DIR/docker.sock" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$(basename "$DIR")" \
+    --shutdown-timeout 5 \
     "${extra[@]}"
-  mv "$DIR/dockerd-launch.log" "$DIR/dockerd.log" 2>/dev/null || true # fd stays open
-  wait_until dockerd "$DIR/dockerd-launch.pid" "$DIR/dockerd.log" \
+  wait_until dockerd "$DIR/dockerd.launch.pid" "$DIR/dockerd.log" \
     docker -H "unix://$DIR/docker.sock" version
   log "dockerd $(dk version --format '{{.Server.Version}}') up on unix://$DIR/docker.sock" \
     "(storage driver: $(dk info --format '{{.Driver}}'))"
@@ -239,7 +249,7 @@ make_base_image() {
   printf 'FROM flow-test/busybox\nRUN echo hi > /x\n' >"$ctx/Dockerfile"
   DOCKER_BUILDKIT=0 dk build -q -t flow-test/run-check:latest "$ctx" >"$DIR/build-check.log" 2>&1 ||
     { cat "$DIR/build-check.log" >&2; die "classic-builder build with a RUN step failed"; }
-  [[ $(dk run --rm flow-test/run-check:latest cat /x) == hi ]] || die "RUN step left no /x"
+  [[ $(dk run --rm flow-test/run-check:latest cat /x 2>/dev/null) == hi ]] || die "RUN step left no /x"
   dk rmi flow-test/run-check:latest >/dev/null
   rm -rf "$ctx"
   log "ok: base image flow-test/busybox:latest; a classic build with RUN works"
@@ -277,14 +287,14 @@ start_registry() {
   local name=$1 port=$2 scheme=${3:-http}
   local curl_tls=()
   [[ $scheme == https ]] && curl_tls=(--cacert "$DIR/certs/ca.crt")
-  spawn "registry-$name" docker-registry serve "$DIR/registry-$name/config.yml"
+  spawn "registry-$name" "$DIR/registry-$name.pid" docker-registry serve "$DIR/registry-$name/config.yml"
   # Any HTTP answer (200 or 401) means it is listening.
   wait_until "registry $name" "$DIR/registry-$name.pid" "$DIR/registry-$name.log" \
     curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"
 }
 
 start_token_server() {
-  FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn token-server python3 "$TOKEN_SERVER" \
+  FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn token-server "$DIR/token-server.pid" python3 "$TOKEN_SERVER" \
     --host 127.0.0.1 --port 0 --port-file "$DIR/token-server.port" \
     --key "$DIR/certs/token.key" --cert "$DIR/certs/token.crt" \
     --service "$TOKEN_SERVICE" --issuer "$TOKEN_ISSUER" --user "$TOKEN_USER"
@@ -352,7 +362,11 @@ verify_registries() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
     die "token server: no token for the right credentials"
   expect_code 200 "token: GET /v2/ with a token" -H "Authorization: Bearer $token" "http://$TOKENREG/v2/"
-  expect_code 401 "token: GET /v2/ with a forged token" -H "Authorization: Bearer ${token%?}x" "http://$TOKENREG/v2/"
+  # Tamper with the first signature char (the last one may only carry padding bits).
+  local sig=${token##*.} c=A
+  [[ ${sig:0:1} == A ]] && c=B
+  expect_code 401 "token: GET /v2/ with a tampered token" \
+    -H "Authorization: Bearer ${token%.*}.$c${sig:1}" "http://$TOKENREG/v2/"
   # A full push needs scoped tokens (pull,push), so this checks `access` too.
   skopeo_push "$TOKENREG/flow-test/busybox:check" --dest-tls-verify=false \
     --dest-creds "$TOKEN_USER:$TOKEN_PASSWORD"
@@ -398,7 +412,7 @@ cmd_up() {
   # the leftovers of a killed session) so nothing is orphaned.
   if [[ -L $CURRENT_LINK || -e $CURRENT_LINK ]]; then
     log "tearing down the previous environment first"
-    cmd_down || true
+    (cmd_down) || true # subshell: its `die` must not end this `up`
   fi
 
   if [[ -n ${FLOW_TESTENV_DIR:-} ]]; then
@@ -417,16 +431,14 @@ cmd_up() {
   ln -sfn "$DIR" "$CURRENT_LINK"
   log "state dir: $DIR"
 
-  # If anything below fails: show the logs and tear down, so a failed `up`
-  # leaves nothing running (unless asked to keep it for debugging).
-  trap 'up_failed' ERR
-  set -E
+  # If anything below fails (or we are interrupted): show the logs and tear
+  # down, so a failed `up` leaves nothing running (unless asked to keep it).
+  trap 'up_failed' EXIT
 
   make_certs
   start_dockerd
   make_base_image
 
-  local ports
   read -r P_PLAIN P_BASIC P_TLS P_TOKEN <<<"$(free_ports 4)"
   PLAIN=127.0.0.1:$P_PLAIN BASIC=127.0.0.1:$P_BASIC TLS=127.0.0.1:$P_TLS TOKENREG=127.0.0.1:$P_TOKEN
 
@@ -434,8 +446,8 @@ cmd_up() {
   REALM=http://127.0.0.1:$TOKEN_PORT/token
 
   write_registry_config plain "$P_PLAIN" ""
-  htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd" 2>/dev/null ||
-    { mkdir -p "$DIR/registry-basic" && htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd"; }
+  mkdir -p "$DIR/registry-basic"
+  htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd" 2>/dev/null
   write_registry_config basic "$P_BASIC" "auth:
   htpasswd:
     realm: flow-test-basic
@@ -461,13 +473,13 @@ cmd_up() {
   verify_registries
   write_env
 
-  trap - ERR
+  trap - EXIT
   log "up in $((SECONDS - t0))s. env file: $DIR/env"
   log "use: source \"\$(scripts/testenv.sh env)\"   stop: scripts/testenv.sh down"
 }
 
 up_failed() {
-  trap - ERR
+  trap - EXIT
   set +e
   log "up FAILED. Logs in $DIR:"
   local f
@@ -480,7 +492,7 @@ up_failed() {
     log "FLOW_TESTENV_KEEP_ON_FAILURE=1: leaving it running; clean up with: $0 down"
   else
     log "tearing down (set FLOW_TESTENV_KEEP_ON_FAILURE=1 to keep it for debugging)"
-    cmd_down
+    (cmd_down "$DIR")
   fi
   exit 1
 }
@@ -493,7 +505,7 @@ pids_of_dir() {
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [[ $p == "$$" || $p == "$BASHPID" ]] && continue
-    cmdline=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+    cmdline=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
     [[ $cmdline == *"$DIR/"* ]] && echo "$p"
   done
   return 0
@@ -539,23 +551,32 @@ cmd_down() {
   [[ -f $DIR/$MARKER ]] || die "$DIR has no $MARKER file; not a testenv dir, not touching it"
   log "stopping environment in $DIR"
 
-  # 1. The servers, then dockerd (which stops its own containerd cleanly).
+  # 1. The servers and dockerd, all at once (each takes a second or two to
+  # shut down gracefully). dockerd stops its containers and its containerd.
   local pids=() f
-  for f in "$DIR"/token-server.pid "$DIR"/registry-*.pid; do
+  for f in "$DIR"/token-server.pid "$DIR"/registry-*.pid "$DIR/dockerd.pid" "$DIR/dockerd.launch.pid"; do
     pid_alive "$f" && pids+=("$(cat "$f")")
   done
-  stop_pids 10 "${pids[@]}"
-  pids=()
-  for f in "$DIR/dockerd.pid" "$DIR/dockerd-launch.pid"; do
-    pid_alive "$f" && pids+=("$(cat "$f")")
-  done
-  ((${#pids[@]})) && stop_pids 30 $(printf '%s\n' "${pids[@]}" | sort -u)
+  mapfile -t pids < <(printf '%s\n' "${pids[@]}" | grep . | sort -u)
+  stop_pids 30 "${pids[@]}"
   # 2. Anything else still tied to the dir: a containerd or shim orphaned by
   # a SIGKILLed dockerd, or a process whose pid file was never written.
   mapfile -t pids < <(pids_of_dir)
   stop_pids 10 "${pids[@]}"
 
-  # 3. Mounts left under the dir (overlay layers, netns and shm bind mounts
+  # 3. Container processes that outlived their shim, found through the
+  # env's own cgroups (see --cgroup-parent); then the cgroups themselves.
+  # Straight SIGKILL: a container's pid-namespace init ignores SIGTERM.
+  local cgs
+  mapfile -t cgs < <(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name "$(basename "$DIR")" 2>/dev/null)
+  if ((${#cgs[@]})); then
+    mapfile -t pids < <(find "${cgs[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    ((${#pids[@]})) && { kill -KILL "${pids[@]}" 2>/dev/null || true; }
+    sleep 0.3
+    find "${cgs[@]}" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  fi
+
+  # 4. Mounts left under the dir (overlay layers, netns and shm bind mounts
   # of a daemon that was killed). Deepest first; lazy if busy.
   local round mnts m
   for round in 1 2 3 4 5; do
@@ -568,7 +589,7 @@ cmd_down() {
   done
   ((${#mnts[@]} == 0)) || log "warning: could not unmount: ${mnts[*]}"
 
-  # 4. The dir itself, and the pointer if it points here.
+  # 5. The dir itself, and the pointer if it points here.
   rm -rf "$DIR" || log "warning: could not remove all of $DIR"
   [[ $(readlink "$CURRENT_LINK" 2>/dev/null) == "$DIR" ]] && rm -f "$CURRENT_LINK"
   log "environment stopped and removed"

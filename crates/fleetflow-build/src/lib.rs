@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! `fleetflow-build` owns turning a resolved stage into images in a Docker Engine:
+//! the [`BuildPlan`] (image names, tags, labels), the build context ([`context`], streamed,
+//! with [`DockerIgnore`]), the [`Engine`] connection and its builder, and [`build_all`],
+//! which runs a plan in parallel and reports through a [`Reporter`].
+//!
+//! Flow: `ResolvedStage` → [`BuildPlan::new`] → [`build_all`] → [`Outcome`]s.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod context;
+mod builder;
+mod dockerignore;
+mod engine;
+mod error;
+mod git;
+mod plan;
+mod run;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use builder::{BuiltImage, Event, Reporter};
+pub use dockerignore::{DockerIgnore, PatternError};
+pub use engine::{DEFAULT_HOST, Engine};
+pub use error::BuildError;
+pub use git::{oci_labels, public_source_url};
+pub use plan::{BuildPlan, PlanOptions, ServiceBuild};
+pub use run::{Outcome, RunOptions, build_all, default_jobs};

@@ -1,3 +1,5 @@
-fn main() {
-    println!("Hello, world!");
+//! `flow`: build and ship the container images of a FleetFlow project.
+
+fn main() -> std::process::ExitCode {
+    fleetflow::run()
 }

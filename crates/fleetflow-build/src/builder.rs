@@ -1,0 +1,136 @@
+//! Building one service through the Engine's `/build` (the classic builder, which the
+//! Debian 20.10 engine and current engines all offer through bollard).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
+use futures_util::StreamExt;
+use tokio_stream_shim::ReceiverStream;
+
+use crate::context::{self, ContextSpec};
+use crate::engine::Engine;
+use crate::error::BuildError;
+use crate::plan::ServiceBuild;
+use fleetflow_registry::Reference;
+
+/// Something a running build reports.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The build started (a job slot was free).
+    Started,
+    /// A Dockerfile step began, e.g. `Step 2/5 : RUN make`.
+    Step(&'a str),
+    /// A line of build output.
+    Output(&'a str),
+}
+
+/// Receives progress from builds running in parallel.
+pub trait Reporter: Send + Sync {
+    /// `service` reported `event`.
+    fn report(&self, service: &str, event: Event<'_>);
+}
+
+/// A finished image.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// Image ID (`sha256:...`).
+    pub id: String,
+    /// Every `repository:tag` it carries.
+    pub references: Vec<Reference>,
+    /// Wall time of the build.
+    pub elapsed: Duration,
+}
+
+/// Minimal `Stream` over an mpsc receiver (keeps `tokio-stream` out of the tree).
+mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::sync::mpsc::Receiver;
+
+    pub struct ReceiverStream<T>(pub Receiver<T>);
+
+    impl<T> futures_util::Stream for ReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}
+
+impl Engine {
+    /// Build `job`, tag it with every tag, and report progress to `reporter`.
+    pub async fn build(&self, job: &ServiceBuild, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+        let started = Instant::now();
+        let service = job.service.as_str();
+        let refs = job.references();
+        let ctx = context::stream(&ContextSpec {
+            context: job.spec.context.clone(),
+            dockerfile: job.spec.dockerfile.clone(),
+        })?;
+        let options = BuildImageOptions {
+            dockerfile: ctx.dockerfile_in_tar.clone(),
+            t: Some(refs[0].to_string()),
+            nocache: job.no_cache,
+            pull: job.pull.then(|| "1".to_string()),
+            rm: true,
+            forcerm: true,
+            buildargs: Some(job.spec.args.iter().cloned().collect::<HashMap<_, _>>()),
+            labels: Some(job.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            target: job.spec.target.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let body = bollard::body_try_stream(ReceiverStream(ctx.chunks));
+        let mut stream = self.docker.build_image(options, None, Some(body));
+        let mut log = String::new();
+        let mut id = None;
+        let mut pending = String::new();
+        let fail = |message: String, log: &str| BuildError::Failed {
+            service: service.to_string(),
+            message: message.trim().to_string(),
+            log: log.to_string(),
+        };
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(bollard::errors::Error::DockerStreamError { error }) => return Err(fail(error, &log)),
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                    return Err(fail(message, &log));
+                }
+                Err(e) => return Err(fail(e.to_string(), &log)),
+            };
+            if let Some(detail) = info.error_detail {
+                return Err(fail(detail.message.unwrap_or_default(), &log));
+            }
+            if let Some(aux) = info.aux.and_then(|a| a.id) {
+                id = Some(aux);
+            }
+            let text = info.stream.or(info.status).unwrap_or_default();
+            log.push_str(&text);
+            if !text.ends_with('\n') && !text.is_empty() && info.progress_detail.is_none() {
+                log.push('\n');
+            }
+            pending.push_str(&text);
+            while let Some(nl) = pending.find('\n') {
+                let line: String = pending.drain(..=nl).collect();
+                let line = line.trim_end();
+                if line.starts_with("Step ") {
+                    reporter.report(service, Event::Step(line));
+                } else if !line.is_empty() {
+                    reporter.report(service, Event::Output(line));
+                }
+            }
+        }
+        let first = refs[0].to_string();
+        let id = match id {
+            Some(id) => id,
+            None => self.docker.inspect_image(&first).await?.id.unwrap_or_default(),
+        };
+        for r in &refs[1..] {
+            let options = TagImageOptions { repo: Some(r.repository()), tag: r.tag.clone() };
+            self.docker.tag_image(&first, Some(options)).await?;
+        }
+        Ok(BuiltImage { id, references: refs, elapsed: started.elapsed() })
+    }
+}

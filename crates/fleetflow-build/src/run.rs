@@ -1,0 +1,93 @@
+//! Running a plan: services build in parallel, at most `jobs` at a time; with
+//! `fail_fast`, the first failure cancels the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::builder::{BuiltImage, Event, Reporter};
+use crate::engine::Engine;
+use crate::error::BuildError;
+use crate::plan::BuildPlan;
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Builds at once.
+    pub jobs: usize,
+    /// Stop everything at the first failure.
+    pub fail_fast: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { jobs: default_jobs(), fail_fast: false }
+    }
+}
+
+/// Default parallelism: the number of CPUs, at least 2 (builds mostly wait on the engine).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+}
+
+/// What happened to one service.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Service name.
+    pub service: String,
+    /// The image, or why not.
+    pub result: Result<BuiltImage, BuildError>,
+    /// Time from start of its build to its end (zero if it never started).
+    pub elapsed: Duration,
+}
+
+/// Build every service of `plan`; outcomes come back in plan order.
+pub async fn build_all(
+    engine: &Engine,
+    plan: &BuildPlan,
+    opts: &RunOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<Outcome> {
+    let slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel_tx = Arc::new(cancel_tx);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, job) in plan.builds.iter().cloned().enumerate() {
+        let engine = engine.clone();
+        let slots = slots.clone();
+        let reporter = reporter.clone();
+        let mut cancel = cancel_rx.clone();
+        let cancelled = cancel_rx.clone();
+        let cancel_tx = cancel_tx.clone();
+        let fail_fast = opts.fail_fast;
+        tasks.spawn(async move {
+            let work = async {
+                let _slot = slots.acquire().await.expect("semaphore is never closed");
+                if *cancelled.borrow() {
+                    return (Err(BuildError::Cancelled), Duration::ZERO);
+                }
+                let start = std::time::Instant::now();
+                reporter.report(&job.service, Event::Started);
+                let result = engine.build(&job, reporter.as_ref()).await;
+                (result, start.elapsed())
+            };
+            let (result, elapsed) = tokio::select! {
+                r = work => r,
+                _ = cancel.wait_for(|c| *c) => (Err(BuildError::Cancelled), Duration::ZERO),
+            };
+            if fail_fast && matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled)) {
+                let _ = cancel_tx.send(true);
+            }
+            (index, Outcome { service: job.service.clone(), result, elapsed })
+        });
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, o)) => outcomes[i] = Some(o),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    outcomes.into_iter().map(|o| o.expect("every task reports")).collect()
+}

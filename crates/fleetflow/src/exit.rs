@@ -1,0 +1,24 @@
+//! Exit codes (spec/cli.md): one per error class.
+
+/// The process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Everything succeeded.
+    Success = 0,
+    /// Anything not covered below (engine unreachable, I/O).
+    Other = 1,
+    /// Usage or configuration error (bad flag, KDL error, unknown stage, invalid tag).
+    Config = 2,
+    /// Registry authentication failed.
+    Auth = 3,
+    /// At least one build failed.
+    BuildFailed = 4,
+    /// Push or registry failure.
+    Push = 5,
+}
+
+impl From<Code> for std::process::ExitCode {
+    fn from(c: Code) -> Self {
+        std::process::ExitCode::from(c as u8)
+    }
+}

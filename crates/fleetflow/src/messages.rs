@@ -1,0 +1,125 @@
+//! The message catalogue: Japanese when the locale is `ja*` (as the specification
+//! writes them), English otherwise. Structural lines of the spec's layout
+//! (`Building api...`, `  → Dockerfile: ...`) are the same in both languages.
+
+/// The user's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Japanese.
+    Ja,
+}
+
+/// All user-facing texts that vary by language.
+#[derive(Debug, Clone, Copy)]
+pub struct Messages {
+    /// The language chosen.
+    pub lang: Lang,
+}
+
+impl Messages {
+    /// From `LC_ALL`, then `LC_MESSAGES`, then `LANG`.
+    pub fn from_env() -> Messages {
+        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        let lang = if locale.starts_with("ja") { Lang::Ja } else { Lang::En };
+        Messages { lang }
+    }
+
+    fn pick(&self, en: &'static str, ja: &'static str) -> &'static str {
+        match self.lang {
+            Lang::En => en,
+            Lang::Ja => ja,
+        }
+    }
+
+    /// `Error` / `エラー`.
+    pub fn error_heading(&self) -> &'static str {
+        self.pick("Error", "エラー")
+    }
+    /// `warning`.
+    pub fn warning_heading(&self) -> &'static str {
+        self.pick("warning", "警告")
+    }
+    /// Heading of a configuration error.
+    pub fn config_invalid(&self) -> &'static str {
+        self.pick("the project configuration is invalid", "設定ファイルにエラーがあります")
+    }
+    /// Heading of an invalid tag.
+    pub fn invalid_tag(&self) -> &'static str {
+        self.pick("the tag contains characters that are not allowed", "タグに使用できない文字が含まれています")
+    }
+    /// Hint for an invalid tag.
+    pub fn invalid_tag_hint(&self) -> &'static str {
+        self.pick(
+            "use 1-128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`",
+            "タグは英数字・`_`・`.`・`-` の 1〜128 文字で、`.` や `-` で始めることはできません",
+        )
+    }
+    /// Heading of an invalid image name.
+    pub fn invalid_image(&self) -> &'static str {
+        self.pick("the image name is invalid", "イメージ名が不正です")
+    }
+    /// Hint for an invalid image name.
+    pub fn invalid_image_hint(&self) -> &'static str {
+        self.pick("fix the `image` field in flow.kdl", "flow.kdl の `image` フィールドを修正してください")
+    }
+    /// The engine cannot be reached.
+    pub fn engine_unreachable(&self) -> &'static str {
+        self.pick("cannot connect to the Docker Engine", "Docker Engine に接続できません")
+    }
+    /// Hint for an unreachable engine.
+    pub fn engine_hint(&self) -> &'static str {
+        self.pick(
+            "start Docker (dockerd), or point DOCKER_HOST at a running engine (unix://..., tcp://...)",
+            "Docker (dockerd) を起動するか、DOCKER_HOST に起動中のエンジンを指定してください (unix://..., tcp://...)",
+        )
+    }
+    /// `Target:` / `対象:`.
+    pub fn target_label(&self) -> &'static str {
+        self.pick("Target", "対象")
+    }
+    /// `Remedy:` / `解決方法:`.
+    pub fn remedy_label(&self) -> &'static str {
+        self.pick("How to fix", "解決方法")
+    }
+    /// Summary word: built.
+    pub fn built(&self) -> &'static str {
+        self.pick("built", "ビルド完了")
+    }
+    /// Summary word: failed.
+    pub fn failed(&self) -> &'static str {
+        self.pick("failed", "失敗")
+    }
+    /// Summary word: cancelled.
+    pub fn cancelled(&self) -> &'static str {
+        self.pick("cancelled", "中止")
+    }
+    /// Summary word: skipped.
+    pub fn skipped(&self) -> &'static str {
+        self.pick("skipped", "スキップ")
+    }
+    /// Why a service is skipped.
+    pub fn skipped_no_build(&self) -> &'static str {
+        self.pick(
+            "no build settings and no conventional Dockerfile",
+            "ビルド設定も規約の Dockerfile もありません",
+        )
+    }
+    /// Heading before a failed build's log.
+    pub fn build_log_of(&self) -> &'static str {
+        self.pick("build log of", "ビルドログ:")
+    }
+    /// Nothing to build.
+    pub fn nothing_to_build(&self) -> &'static str {
+        self.pick("no service in this stage has anything to build", "このステージにビルド対象のサービスがありません")
+    }
+    /// Final line when builds failed.
+    pub fn builds_failed(&self) -> &'static str {
+        self.pick("build failed", "ビルドに失敗しました")
+    }
+}

@@ -1,0 +1,185 @@
+//! The printer: live bars on a terminal, plain lines in pipes and CI, JSON lines for
+//! machines. It implements the build crate's [`Reporter`].
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fleetflow_build::{Event, Reporter, ServiceBuild};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::Progress;
+
+/// The chosen output mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// indicatif bars.
+    Tty,
+    /// Plain lines.
+    Plain,
+    /// JSON lines.
+    Json,
+    /// Errors only.
+    Quiet,
+}
+
+impl Mode {
+    /// Resolve `--progress auto` and `-q`.
+    pub fn choose(progress: Progress, quiet: bool) -> Mode {
+        match (progress, quiet) {
+            (Progress::Json, _) => Mode::Json,
+            (_, true) => Mode::Quiet,
+            (Progress::Tty, _) => Mode::Tty,
+            (Progress::Plain, _) => Mode::Plain,
+            (Progress::Auto, _) => {
+                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+                if std::io::stderr().is_terminal() && !ci { Mode::Tty } else { Mode::Plain }
+            }
+        }
+    }
+}
+
+/// Colours only on a terminal and without `NO_COLOR`.
+pub fn use_color(mode: Mode) -> bool {
+    mode == Mode::Tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Prints build progress.
+pub struct Printer {
+    mode: Mode,
+    color: bool,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    multi: MultiProgress,
+    headers: HashMap<String, Vec<String>>,
+    lock: Mutex<()>,
+}
+
+impl Printer {
+    /// A printer for `mode`; `jobs` are the planned builds (for the header lines).
+    pub fn new(mode: Mode, jobs: &[ServiceBuild], root: &std::path::Path) -> Printer {
+        let multi = MultiProgress::with_draw_target(if mode == Mode::Tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let headers = jobs.iter().map(|j| (j.service.clone(), header_lines(j, root))).collect();
+        Printer {
+            mode,
+            color: use_color(mode),
+            bars: Mutex::new(HashMap::new()),
+            multi,
+            headers,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Print a line on stdout, above any live bars.
+    pub fn line(&self, text: &str) {
+        match self.mode {
+            Mode::Tty => {
+                let _ = self.multi.println(text);
+            }
+            Mode::Plain => {
+                let _g = self.lock.lock();
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+            Mode::Json | Mode::Quiet => {}
+        }
+    }
+
+    /// Print a JSON event (JSON mode only).
+    pub fn json(&self, value: serde_json::Value) {
+        if self.mode == Mode::Json {
+            let _g = self.lock.lock();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{value}");
+        }
+    }
+
+    /// Wrap `text` in an ANSI colour when colours are on.
+    pub fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    /// Finish the bar of `service` with `message`.
+    pub fn finish(&self, service: &str, message: String) {
+        if let Some(bar) = self.bars.lock().expect("bars lock").remove(service) {
+            bar.finish_with_message(message);
+        }
+    }
+
+    /// Remove all bars (before the summary).
+    pub fn clear(&self) {
+        let _ = self.multi.clear();
+    }
+}
+
+fn header_lines(job: &ServiceBuild, root: &std::path::Path) -> Vec<String> {
+    let rel = |p: &std::path::Path| match p.strip_prefix(root) {
+        Ok(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Ok(r) => format!("./{}", r.display()),
+        Err(_) => p.display().to_string(),
+    };
+    let mut lines = vec![
+        format!("Building {}...", job.service),
+        format!("  → Dockerfile: {}", rel(&job.spec.dockerfile)),
+        format!("  → Context: {}", rel(&job.spec.context)),
+    ];
+    if let Some(t) = &job.spec.target {
+        lines.push(format!("  → Target: {t}"));
+    }
+    lines.push(format!(
+        "  → Image: {}",
+        job.references().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ));
+    lines
+}
+
+impl Reporter for Printer {
+    fn report(&self, service: &str, event: Event<'_>) {
+        match (self.mode, event) {
+            (Mode::Quiet, _) => {}
+            (Mode::Json, Event::Started) => self.json(json!({"event": "started", "service": service})),
+            (Mode::Json, Event::Step(s)) => {
+                self.json(json!({"event": "step", "service": service, "step": s}))
+            }
+            (Mode::Json, Event::Output(_)) => {}
+            (Mode::Plain, Event::Started) => {
+                let _g = self.lock.lock();
+                let mut out = std::io::stdout().lock();
+                for l in self.headers.get(service).into_iter().flatten() {
+                    let _ = writeln!(out, "{l}");
+                }
+            }
+            (Mode::Plain, Event::Step(s)) => self.line(&format!("  {service} | {s}")),
+            (Mode::Plain, Event::Output(_)) => {}
+            (Mode::Tty, Event::Started) => {
+                for l in self.headers.get(service).into_iter().flatten() {
+                    let _ = self.multi.println(l);
+                }
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}")
+                        .expect("valid template"),
+                );
+                bar.set_prefix(service.to_string());
+                bar.set_message("starting");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                self.bars.lock().expect("bars lock").insert(service.to_string(), bar);
+            }
+            (Mode::Tty, Event::Step(s) | Event::Output(s)) => {
+                if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
+                    bar.set_message(s.to_string());
+                }
+            }
+        }
+    }
+}
