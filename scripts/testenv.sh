@@ -46,7 +46,12 @@ TOKEN_SERVICE=flow-test-registry
 TOKEN_ISSUER=flow-test-token-server
 
 log() { printf '[testenv] %s\n' "$*" >&2; }
-die() { printf '[testenv] ERROR: %s\n' "$*" >&2; exit 1; }
+FAIL_REASON=""
+die() {
+  FAIL_REASON=$*
+  printf '[testenv] ERROR: %s\n' "$*" >&2
+  exit 1
+}
 
 # ---------------------------------------------------------------- packages --
 
@@ -106,6 +111,7 @@ EOF
 spawn() {
   local name=$1 pidfile=$2
   shift 2
+  # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
   setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
     </dev/null >"$DIR/$name.log" 2>&1 &
 }
@@ -258,7 +264,7 @@ make_base_image() {
 # write_registry_config NAME PORT EXTRA-YAML: distribution 2.8 config with its
 # own storage dir. EXTRA-YAML is appended (auth sections, http.tls lines).
 write_registry_config() {
-  local name=$1 port=$2 extra=$3 d=$DIR/registry-$1
+  local name=$1 port=$2 yaml=$3 d=$DIR/registry-$1
   mkdir -p "$d/data"
   cat >"$d/config.yml" <<EOF
 version: 0.1
@@ -279,7 +285,7 @@ http:
   secret: $(openssl rand -hex 16)
   headers:
     X-Content-Type-Options: [nosniff]
-$extra
+$yaml
 EOF
 }
 
@@ -481,13 +487,14 @@ cmd_up() {
 up_failed() {
   trap - EXIT
   set +e
-  log "up FAILED. Logs in $DIR:"
+  log "up FAILED${FAIL_REASON:+: $FAIL_REASON}. Logs in $DIR:"
   local f
   for f in "$DIR"/*.log; do
     [[ -s $f ]] || continue
     log "---- tail of $f"
     tail -n 15 "$f" >&2
   done
+  [[ -n $FAIL_REASON ]] && log "up FAILED: $FAIL_REASON"
   if [[ ${FLOW_TESTENV_KEEP_ON_FAILURE:-} == 1 ]]; then
     log "FLOW_TESTENV_KEEP_ON_FAILURE=1: leaving it running; clean up with: $0 down"
   else
@@ -578,8 +585,8 @@ cmd_down() {
 
   # 4. Mounts left under the dir (overlay layers, netns and shm bind mounts
   # of a daemon that was killed). Deepest first; lazy if busy.
-  local round mnts m
-  for round in 1 2 3 4 5; do
+  local mnts m
+  for _ in 1 2 3 4 5; do
     mapfile -t mnts < <(awk -v d="$DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
     ((${#mnts[@]})) || break
     for m in "${mnts[@]}"; do

@@ -61,7 +61,7 @@ pub struct BuildArgs {
 
     /// Image tag; repeatable, every image gets every tag. Overrides the tag in `image`
     /// and `version`.
-    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    #[arg(short = 't', long = "tag", value_name = "TAG", allow_hyphen_values = true)]
     pub tags: Vec<String>,
 
     /// Registry prefix for images without a registry host (e.g. ghcr.io/org); overrides

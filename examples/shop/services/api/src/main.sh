@@ -1,0 +1,1 @@
+echo "api running in $(cat /app/mode)"
