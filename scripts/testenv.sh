@@ -79,10 +79,12 @@ ensure_packages() {
   done
   if ((${#missing[@]})); then
     log "installing missing packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     apt-get update -qq
-    # --no-install-recommends: docker.io recommends git, apparmor, etc., none needed here.
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # With recommends, as on the machines this was verified on. (apparmor, one
+    # of docker.io's, matters on kernels with AppArmor on: without
+    # apparmor_parser dockerd can't start containers there.)
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
@@ -150,7 +152,15 @@ expect_code() {
   log "ok: $desc -> $want"
 }
 
-dk() { docker -H "unix://$DIR/docker.sock" "$@"; }
+# The docker CLI against our daemon, with its own client config: independent
+# of ~/.docker, and with one (dummy) auths entry, because a config with none
+# makes the CLI pick the `pass` credential store by itself once
+# docker-credential-pass is installed - and pass has no store here.
+dk() { DOCKER_CONFIG=$DIR/docker-cli docker -H "unix://$DIR/docker.sock" "$@"; }
+make_cli_config() {
+  mkdir -p "$DIR/docker-cli"
+  echo '{"auths":{"flow-testenv.invalid":{}}}' >"$DIR/docker-cli/config.json"
+}
 
 # ------------------------------------------------------------------ pieces --
 
@@ -223,7 +233,7 @@ start_dockerd() {
     --shutdown-timeout 5 \
     "${extra[@]}"
   wait_until dockerd "$DIR/dockerd.launch.pid" "$DIR/dockerd.log" \
-    docker -H "unix://$DIR/docker.sock" version
+    dk version
   log "dockerd $(dk version --format '{{.Server.Version}}') up on unix://$DIR/docker.sock" \
     "(storage driver: $(dk info --format '{{.Driver}}'))"
 }
@@ -442,6 +452,7 @@ cmd_up() {
   trap 'up_failed' EXIT
 
   make_certs
+  make_cli_config
   start_dockerd
   make_base_image
 

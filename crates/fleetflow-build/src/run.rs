@@ -42,7 +42,8 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Build every service of `plan`; outcomes come back in plan order.
+/// Build every service of `plan`; builds start in plan order as job slots free up, and
+/// outcomes come back in plan order.
 pub async fn build_all(
     engine: &Engine,
     plan: &BuildPlan,
@@ -53,41 +54,43 @@ pub async fn build_all(
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
     for (index, job) in plan.builds.iter().cloned().enumerate() {
+        // Taking the slot here, not inside the task, keeps the start order = plan order.
+        let slot = slots.clone().acquire_owned().await.expect("semaphore is never closed");
+        if *cancel_rx.borrow() {
+            outcomes[index] = Some(Outcome {
+                service: job.service.clone(),
+                result: Err(BuildError::Cancelled),
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
         let engine = engine.clone();
-        let slots = slots.clone();
         let reporter = reporter.clone();
         let mut cancel = cancel_rx.clone();
-        let cancelled = cancel_rx.clone();
         let cancel_tx = cancel_tx.clone();
         let fail_fast = opts.fail_fast;
         tasks.spawn(async move {
-            let work = async {
-                let _slot = slots.acquire().await.expect("semaphore is never closed");
-                if *cancelled.borrow() {
-                    return (Err(BuildError::Cancelled), Duration::ZERO);
-                }
-                let start = std::time::Instant::now();
-                reporter.report(&job.service, Event::Started);
-                let result = engine.build(&job, reporter.as_ref()).await;
-                (result, start.elapsed())
-            };
-            let (result, elapsed) = tokio::select! {
-                r = work => r,
-                _ = cancel.wait_for(|c| *c) => (Err(BuildError::Cancelled), Duration::ZERO),
+            let start = std::time::Instant::now();
+            reporter.report(&job.service, Event::Started);
+            let result = tokio::select! {
+                r = engine.build(&job, reporter.as_ref()) => r,
+                _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
             };
             if fail_fast && matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled)) {
                 let _ = cancel_tx.send(true);
             }
-            (index, Outcome { service: job.service.clone(), result, elapsed })
+            // Freed only after the cancel flag is set, so no new build slips in.
+            drop(slot);
+            (index, Outcome { service: job.service.clone(), result, elapsed: start.elapsed() })
         });
     }
-    let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((i, o)) => outcomes[i] = Some(o),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
-    outcomes.into_iter().map(|o| o.expect("every task reports")).collect()
+    outcomes.into_iter().map(|o| o.expect("every service has an outcome")).collect()
 }
