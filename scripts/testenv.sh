@@ -13,8 +13,11 @@
 #
 # Why a fresh dir every time: a dockerd that was SIGKILLed (e.g. when a
 # session ended) leaves pid files, sockets, containerd state and mounts
-# behind. Never reusing a dir means none of that can break the next `up`;
-# `down` (also run by `up` on the previous dir) cleans the old one up.
+# behind. Never reusing a dir means none of that can break the next `up`.
+# `up` also sweeps such dead environments (dirs whose `up` and dockerd are
+# both gone) away; live ones, e.g. a demo's or another test run's, are left
+# alone, so two environments can run side by side. `env` and a bare `down`
+# act on the newest one (the symlink); scripts/test.sh downs its own by dir.
 #
 # Nothing here listens on anything but 127.0.0.1 or a unix socket in the dir,
 # and containers get no network at all (see start_dockerd).
@@ -55,9 +58,9 @@ die() {
 
 # ---------------------------------------------------------------- packages --
 
-# Debian packages the environment needs, as "package:command-or-path-to-check".
-# Checked by dpkg status, not only by command, because e.g. a docker CLI may
-# live in /usr/local/bin without the engine (docker.io) being installed.
+# Debian packages the environment needs. Checked by dpkg status, not by
+# command, because e.g. a docker CLI may live in /usr/local/bin without the
+# engine (docker.io) being installed.
 PACKAGES=(
   docker.io                        # dockerd, containerd, runc, docker CLI
   docker-registry                  # distribution 2.8: /usr/bin/docker-registry
@@ -118,7 +121,16 @@ spawn() {
     </dev/null >"$DIR/$name.log" 2>&1 &
 }
 
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PID: the process exists and is not a zombie. Zombies matter here: this
+# machine's init reaps orphans only every second or so, and `kill -0`
+# succeeds on a zombie.
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) } # after "(comm)", which may itself contain spaces
+  [[ ${stat%% *} != Z ]]
+}
+pid_alive() { [[ -f $1 ]] && alive "$(cat "$1")"; }
 
 # wait_until DESC PIDFILE LOGFILE CMD... : poll CMD until it succeeds; fail with
 # the log's tail if the process dies or TIMEOUT passes.
@@ -424,12 +436,7 @@ cmd_up() {
   ensure_packages
   [[ -f $TOKEN_SERVER ]] || die "missing $TOKEN_SERVER"
 
-  # Only one environment at a time: tear down the previous one (which may be
-  # the leftovers of a killed session) so nothing is orphaned.
-  if [[ -L $CURRENT_LINK || -e $CURRENT_LINK ]]; then
-    log "tearing down the previous environment first"
-    (cmd_down) || true # subshell: its `die` must not end this `up`
-  fi
+  sweep_dead_envs
 
   if [[ -n ${FLOW_TESTENV_DIR:-} ]]; then
     DIR=$FLOW_TESTENV_DIR
@@ -443,6 +450,7 @@ cmd_up() {
   ((${#DIR} <= 60)) || die "state dir path too long for unix sockets: $DIR"
   chmod 755 "$DIR"
   touch "$DIR/$MARKER"
+  echo $$ >"$DIR/up.pid" # while this runs, no other `up` sweeps the dir
   # Point at it at once, so `down` finds it even if this `up` dies half-way.
   ln -sfn "$DIR" "$CURRENT_LINK"
   log "state dir: $DIR"
@@ -538,7 +546,7 @@ stop_pids() {
   local deadline=$((SECONDS + wait))
   while ((SECONDS < deadline)); do
     left=()
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+    for p in "$@"; do alive "$p" && left+=("$p"); done
     ((${#left[@]})) || return 0
     sleep 0.2
   done
@@ -611,6 +619,25 @@ cmd_down() {
   rm -rf "$DIR" || log "warning: could not remove all of $DIR"
   [[ $(readlink "$CURRENT_LINK" 2>/dev/null) == "$DIR" ]] && rm -f "$CURRENT_LINK"
   log "environment stopped and removed"
+}
+
+# Remove environments whose processes are all gone (a killed session's
+# leftovers: dirs, mounts, cgroups, maybe orphaned containerd/shims).
+sweep_dead_envs() {
+  local d dirs=()
+  dirs=(/tmp/flow-testenv.*/)
+  [[ -L $CURRENT_LINK ]] && dirs+=("$(readlink "$CURRENT_LINK")/")
+  for d in "${dirs[@]}"; do
+    d=${d%/}
+    [[ -f $d/$MARKER ]] || continue
+    if pid_alive "$d/up.pid" || pid_alive "$d/dockerd.pid" || pid_alive "$d/dockerd.launch.pid"; then
+      continue # alive (or still starting): not ours to touch
+    fi
+    log "sweeping dead environment $d"
+    (cmd_down "$d") || true # subshell: its `die` must not end this `up`
+  done
+  # A dangling pointer (its dir is gone) is just confusing.
+  if [[ -L $CURRENT_LINK && ! -d $(readlink "$CURRENT_LINK") ]]; then rm -f "$CURRENT_LINK"; fi
 }
 
 cmd_env() {
