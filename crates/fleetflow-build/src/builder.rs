@@ -61,7 +61,11 @@ mod tokio_stream_shim {
 
 impl Engine {
     /// Build `job`, tag it with every tag, and report progress to `reporter`.
-    pub async fn build(&self, job: &ServiceBuild, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+    pub async fn build(
+        &self,
+        job: &ServiceBuild,
+        reporter: &dyn Reporter,
+    ) -> Result<BuiltImage, BuildError> {
         let started = Instant::now();
         let service = job.service.as_str();
         let refs = job.references();
@@ -77,7 +81,12 @@ impl Engine {
             rm: true,
             forcerm: true,
             buildargs: Some(job.spec.args.iter().cloned().collect::<HashMap<_, _>>()),
-            labels: Some(job.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            labels: Some(
+                job.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             target: job.spec.target.clone().unwrap_or_default(),
             ..Default::default()
         };
@@ -94,7 +103,9 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
-                Err(bollard::errors::Error::DockerStreamError { error }) => return Err(fail(error, &log)),
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(fail(error, &log));
+                }
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
                     return Err(fail(message, &log));
                 }
@@ -125,12 +136,24 @@ impl Engine {
         let first = refs[0].to_string();
         let id = match id {
             Some(id) => id,
-            None => self.docker.inspect_image(&first).await?.id.unwrap_or_default(),
+            None => self
+                .docker
+                .inspect_image(&first)
+                .await?
+                .id
+                .unwrap_or_default(),
         };
         for r in &refs[1..] {
-            let options = TagImageOptions { repo: Some(r.repository()), tag: r.tag.clone() };
+            let options = TagImageOptions {
+                repo: Some(r.repository()),
+                tag: r.tag.clone(),
+            };
             self.docker.tag_image(&first, Some(options)).await?;
         }
-        Ok(BuiltImage { id, references: refs, elapsed: started.elapsed() })
+        Ok(BuiltImage {
+            id,
+            references: refs,
+            elapsed: started.elapsed(),
+        })
     }
 }

@@ -41,15 +41,24 @@ pub fn list_files(spec: &ContextSpec) -> Result<Vec<String>, BuildError> {
         out.push(rel.to_string());
         Ok(())
     })
-    .map_err(|source| BuildError::Context { path: spec.context.clone(), source })?;
+    .map_err(|source| BuildError::Context {
+        path: spec.context.clone(),
+        source,
+    })?;
     Ok(out)
 }
 
 fn load_ignore(context: &Path) -> Result<DockerIgnore, BuildError> {
     let path = context.join(".dockerignore");
     DockerIgnore::load(context)
-        .map_err(|source| BuildError::Context { path: path.clone(), source })?
-        .map_err(|e| BuildError::DockerIgnore { path, message: e.to_string() })
+        .map_err(|source| BuildError::Context {
+            path: path.clone(),
+            source,
+        })?
+        .map_err(|e| BuildError::DockerIgnore {
+            path,
+            message: e.to_string(),
+        })
 }
 
 /// Walk `root` in sorted order, calling `f(relative_path, absolute_path)` for every
@@ -96,9 +105,12 @@ impl ChunkWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "engine stopped reading the context"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "engine stopped reading the context",
+            )
+        })
     }
 }
 
@@ -119,16 +131,24 @@ impl Write for ChunkWriter {
 /// Start streaming the context of `spec`. Must be called inside a Tokio runtime.
 pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     let ignore = load_ignore(&spec.context)?;
-    let context = std::fs::canonicalize(&spec.context)
-        .map_err(|source| BuildError::Context { path: spec.context.clone(), source })?;
-    let dockerfile = std::fs::canonicalize(&spec.dockerfile)
-        .map_err(|source| BuildError::Context { path: spec.dockerfile.clone(), source })?;
+    let context = std::fs::canonicalize(&spec.context).map_err(|source| BuildError::Context {
+        path: spec.context.clone(),
+        source,
+    })?;
+    let dockerfile =
+        std::fs::canonicalize(&spec.dockerfile).map_err(|source| BuildError::Context {
+            path: spec.dockerfile.clone(),
+            source,
+        })?;
 
     // A Dockerfile inside the context is sent at its own path even when `.dockerignore`
     // excludes it (the engine drops it again after reading it, as with the docker CLI).
     // One outside the context is added under a hidden name that the `.dockerignore` we
     // send also lists, so the engine removes it before COPY/ADD can see it.
-    let inside = dockerfile.strip_prefix(&context).ok().map(|p| p.to_string_lossy().replace('\\', "/"));
+    let inside = dockerfile
+        .strip_prefix(&context)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
     let (dockerfile_in_tar, injected) = match inside {
         Some(rel) => (rel, None),
         None => {
@@ -141,12 +161,22 @@ pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     let err_tx = tx.clone();
     let in_tar = dockerfile_in_tar.clone();
     std::thread::spawn(move || {
-        let result = write_tar(&context, &dockerfile, &in_tar, injected.as_deref(), &ignore, tx);
+        let result = write_tar(
+            &context,
+            &dockerfile,
+            &in_tar,
+            injected.as_deref(),
+            &ignore,
+            tx,
+        );
         if let Err(e) = result {
             let _ = err_tx.blocking_send(Err(e));
         }
     });
-    Ok(ContextStream { dockerfile_in_tar, chunks: rx })
+    Ok(ContextStream {
+        dockerfile_in_tar,
+        chunks: rx,
+    })
 }
 
 fn write_tar(
@@ -157,7 +187,10 @@ fn write_tar(
     ignore: &DockerIgnore,
     tx: mpsc::Sender<io::Result<Bytes>>,
 ) -> io::Result<()> {
-    let mut tar = tar::Builder::new(ChunkWriter { buf: Vec::with_capacity(CHUNK), tx });
+    let mut tar = tar::Builder::new(ChunkWriter {
+        buf: Vec::with_capacity(CHUNK),
+        tx,
+    });
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Deterministic);
     let mut dockerfile_sent = false;
@@ -174,7 +207,13 @@ fn write_tar(
         tar.append_path_with_name(dockerfile, dockerfile_in_tar)?;
     }
     if let Some(name) = injected {
-        let mut text = std::fs::read_to_string(context.join(".dockerignore")).unwrap_or_default();
+        // With no .dockerignore of the user's, the one we make also lists itself, so the
+        // engine drops it too and COPY sees exactly the user's files.
+        let mut text = match std::fs::read_to_string(context.join(".dockerignore")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => ".dockerignore\n".to_string(),
+            Err(e) => return Err(e),
+        };
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
@@ -205,10 +244,20 @@ mod tests {
         std::fs::write(p.join("notes.md"), "").unwrap();
         std::fs::write(p.join("README.md"), "").unwrap();
         std::fs::write(p.join("Dockerfile"), "").unwrap();
-        std::fs::write(p.join(".dockerignore"), "node_modules\n*.md\n!README.md\nDockerfile\n.dockerignore\n")
-            .unwrap();
-        let files = list_files(&ContextSpec { context: p.into(), dockerfile: p.join("Dockerfile") }).unwrap();
-        assert_eq!(files, vec![".dockerignore", "README.md", "src", "src/main.rs"]);
+        std::fs::write(
+            p.join(".dockerignore"),
+            "node_modules\n*.md\n!README.md\nDockerfile\n.dockerignore\n",
+        )
+        .unwrap();
+        let files = list_files(&ContextSpec {
+            context: p.into(),
+            dockerfile: p.join("Dockerfile"),
+        })
+        .unwrap();
+        assert_eq!(
+            files,
+            vec![".dockerignore", "README.md", "src", "src/main.rs"]
+        );
     }
 
     #[tokio::test]
@@ -218,7 +267,11 @@ mod tests {
         std::fs::create_dir_all(&ctx).unwrap();
         std::fs::write(ctx.join("big.bin"), vec![7u8; 300_000]).unwrap();
         std::fs::write(t.path().join("Dockerfile.api"), "FROM scratch\n").unwrap();
-        let mut s = stream(&ContextSpec { context: ctx, dockerfile: t.path().join("Dockerfile.api") }).unwrap();
+        let mut s = stream(&ContextSpec {
+            context: ctx,
+            dockerfile: t.path().join("Dockerfile.api"),
+        })
+        .unwrap();
         let mut all = Vec::new();
         let mut chunks = 0;
         while let Some(c) = s.chunks.recv().await {
@@ -229,8 +282,11 @@ mod tests {
         }
         assert!(chunks > 4);
         let mut ar = tar::Archive::new(&all[..]);
-        let names: Vec<String> =
-            ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         assert!(names.contains(&"big.bin".to_string()));
         assert!(names.contains(&s.dockerfile_in_tar));
         assert!(s.dockerfile_in_tar.starts_with(".flow-dockerfile-"));

@@ -79,7 +79,10 @@ impl DockerIgnore {
                     pattern: pattern.clone(),
                     reason: e.kind().to_string(),
                 })?;
-            rules.push(Rule { matcher: glob.compile_matcher(), exception });
+            rules.push(Rule {
+                matcher: glob.compile_matcher(),
+                exception,
+            });
         }
         Ok(DockerIgnore { rules })
     }
@@ -102,7 +105,7 @@ impl DockerIgnore {
     pub fn is_excluded(&self, rel: &str) -> bool {
         let mut excluded = false;
         for rule in &self.rules {
-            if rule.exception == !excluded {
+            if rule.exception != excluded {
                 // This rule cannot change the verdict.
                 continue;
             }
@@ -116,7 +119,9 @@ impl DockerIgnore {
 
 fn matches_self_or_parent(m: &GlobMatcher, rel: &str) -> bool {
     m.is_match(rel)
-        || rel.char_indices().any(|(i, c)| c == '/' && m.is_match(&rel[..i]))
+        || rel
+            .char_indices()
+            .any(|(i, c)| c == '/' && m.is_match(&rel[..i]))
 }
 
 #[cfg(test)]
@@ -132,8 +137,14 @@ mod tests {
         assert!(d.is_excluded("CHANGES.md"));
         assert!(!d.is_excluded("README.md"));
         assert!(!d.is_excluded("sub/CHANGES.md"), "* does not cross /");
-        assert!(d.is_excluded("node_modules/x/y.js"), "a folder match excludes its contents");
-        assert!(d.is_excluded("a.log") && d.is_excluded("a/b/c.log"), "** spans zero or more");
+        assert!(
+            d.is_excluded("node_modules/x/y.js"),
+            "a folder match excludes its contents"
+        );
+        assert!(
+            d.is_excluded("a.log") && d.is_excluded("a/b/c.log"),
+            "** spans zero or more"
+        );
         assert!(d.is_excluded("tmp/x"));
         assert!(d.is_excluded("secret1.txt") && !d.is_excluded("secret12.txt"));
         assert!(d.is_excluded("docs/a.txt"));

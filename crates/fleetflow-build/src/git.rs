@@ -5,7 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -38,7 +43,8 @@ fn created() -> String {
         .and_then(|s| s.parse::<i64>().ok())
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
         .unwrap_or_else(time::OffsetDateTime::now_utc);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// OCI labels for images built from `root`. `version` is the first `--tag` when given,
@@ -53,7 +59,10 @@ pub fn oci_labels(root: &Path, version: Option<&str>) -> BTreeMap<String, String
     if let Some(rev) = git(root, &["rev-parse", "HEAD"]) {
         labels.insert("org.opencontainers.image.revision".into(), rev);
         if let Some(url) = git(root, &["remote", "get-url", "origin"]) {
-            labels.insert("org.opencontainers.image.source".into(), public_source_url(&url));
+            labels.insert(
+                "org.opencontainers.image.source".into(),
+                public_source_url(&url),
+            );
         }
     }
     if let Some(v) = version {
@@ -72,7 +81,13 @@ mod tests {
             public_source_url("https://user:ghp_secret@github.com/org/repo.git"),
             "https://github.com/org/repo"
         );
-        assert_eq!(public_source_url("git@github.com:org/repo.git"), "https://github.com/org/repo");
-        assert_eq!(public_source_url("ssh://git@host/org/r"), "https://host/org/r");
+        assert_eq!(
+            public_source_url("git@github.com:org/repo.git"),
+            "https://github.com/org/repo"
+        );
+        assert_eq!(
+            public_source_url("ssh://git@host/org/r"),
+            "https://host/org/r"
+        );
     }
 }

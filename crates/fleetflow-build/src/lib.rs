@@ -5,8 +5,8 @@
 //!
 //! Flow: `ResolvedStage` → [`BuildPlan::new`] → [`build_all`] → [`Outcome`]s.
 
-pub mod context;
 mod builder;
+pub mod context;
 mod dockerignore;
 mod engine;
 mod error;

@@ -65,7 +65,10 @@ pub struct ServiceBuild {
 impl ServiceBuild {
     /// Every `repository:tag` this build produces.
     pub fn references(&self) -> Vec<Reference> {
-        self.tags.iter().map(|t| self.repository.with_tag(t)).collect()
+        self.tags
+            .iter()
+            .map(|t| self.repository.with_tag(t))
+            .collect()
     }
 }
 
@@ -82,7 +85,8 @@ fn sanitize(name: &str) -> String {
             out.push('-');
         }
     }
-    out.trim_matches(|c| matches!(c, '.' | '_' | '-')).to_string()
+    out.trim_matches(|c| matches!(c, '.' | '_' | '-'))
+        .to_string()
 }
 
 impl BuildPlan {
@@ -115,13 +119,20 @@ fn plan_service(
     spec: &BuildSpec,
     opts: &PlanOptions,
 ) -> Result<ServiceBuild, BuildError> {
-    let err = |source| BuildError::Reference { service: svc.name.clone(), source };
+    let err = |source| BuildError::Reference {
+        service: svc.name.clone(),
+        source,
+    };
     let name = match &svc.image {
         Some(image) => image.clone(),
         None => format!("{}-{}", sanitize(&stage.project), sanitize(&svc.name)),
     };
     let mut reference = Reference::parse(&name).map_err(err)?;
-    let registry = opts.registry.as_ref().or(svc.registry.as_ref()).or(stage.registry.as_ref());
+    let registry = opts
+        .registry
+        .as_ref()
+        .or(svc.registry.as_ref())
+        .or(stage.registry.as_ref());
     if let (None, Some(reg)) = (&reference.domain, registry) {
         let prefixed = format!("{}/{}", reg.trim_end_matches('/'), reference.path);
         let tag = reference.tag.take();
@@ -190,7 +201,11 @@ mod tests {
     }
 
     fn refs(plan: &BuildPlan) -> Vec<String> {
-        plan.builds.iter().flat_map(|b| b.references()).map(|r| r.to_string()).collect()
+        plan.builds
+            .iter()
+            .flat_map(|b| b.references())
+            .map(|r| r.to_string())
+            .collect()
     }
 
     #[test]
@@ -206,22 +221,44 @@ mod tests {
         let plan = BuildPlan::new(&st, &PlanOptions::default()).unwrap();
         assert_eq!(
             refs(&plan),
-            vec!["ghcr.io/org/myapp:main", "ghcr.io/org/my-shop-worker:2.0", "ghcr.io/org/web:latest"]
+            vec![
+                "ghcr.io/org/myapp:main",
+                "ghcr.io/org/my-shop-worker:2.0",
+                "ghcr.io/org/web:latest"
+            ]
         );
-        let opts = PlanOptions { tags: vec!["v1.2.0".into(), "latest".into()], ..Default::default() };
+        let opts = PlanOptions {
+            tags: vec!["v1.2.0".into(), "latest".into()],
+            ..Default::default()
+        };
         let plan = BuildPlan::new(&st, &opts).unwrap();
-        assert_eq!(refs(&plan)[..2], ["ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"]);
-        let opts = PlanOptions { registry: Some("localhost:5000".into()), ..Default::default() };
+        assert_eq!(
+            refs(&plan)[..2],
+            ["ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"]
+        );
+        let opts = PlanOptions {
+            registry: Some("localhost:5000".into()),
+            ..Default::default()
+        };
         let plan = BuildPlan::new(&st, &opts).unwrap();
         assert_eq!(refs(&plan)[1], "localhost:5000/my-shop-worker:2.0");
     }
 
     #[test]
     fn every_service_has_its_own_repository_and_tags_are_checked() {
-        let st = stage(vec![svc("api", None, None), svc("worker", None, None)], Some("r.io/o"));
+        let st = stage(
+            vec![svc("api", None, None), svc("worker", None, None)],
+            Some("r.io/o"),
+        );
         let plan = BuildPlan::new(&st, &PlanOptions::default()).unwrap();
         assert_ne!(plan.builds[0].repository, plan.builds[1].repository);
-        let bad = PlanOptions { tags: vec!["-bad".into()], ..Default::default() };
-        assert!(matches!(BuildPlan::new(&st, &bad), Err(BuildError::InvalidTag(_))));
+        let bad = PlanOptions {
+            tags: vec!["-bad".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            BuildPlan::new(&st, &bad),
+            Err(BuildError::InvalidTag(_))
+        ));
     }
 }

@@ -22,13 +22,18 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { jobs: default_jobs(), fail_fast: false }
+        RunOptions {
+            jobs: default_jobs(),
+            fail_fast: false,
+        }
     }
 }
 
 /// Default parallelism: the number of CPUs, at least 2 (builds mostly wait on the engine).
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2)
 }
 
 /// What happened to one service.
@@ -57,7 +62,11 @@ pub async fn build_all(
     let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
     for (index, job) in plan.builds.iter().cloned().enumerate() {
         // Taking the slot here, not inside the task, keeps the start order = plan order.
-        let slot = slots.clone().acquire_owned().await.expect("semaphore is never closed");
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
         if *cancel_rx.borrow() {
             outcomes[index] = Some(Outcome {
                 service: job.service.clone(),
@@ -83,7 +92,14 @@ pub async fn build_all(
             }
             // Freed only after the cancel flag is set, so no new build slips in.
             drop(slot);
-            (index, Outcome { service: job.service.clone(), result, elapsed: start.elapsed() })
+            (
+                index,
+                Outcome {
+                    service: job.service.clone(),
+                    result,
+                    elapsed: start.elapsed(),
+                },
+            )
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -92,5 +108,8 @@ pub async fn build_all(
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
-    outcomes.into_iter().map(|o| o.expect("every service has an outcome")).collect()
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every service has an outcome"))
+        .collect()
 }

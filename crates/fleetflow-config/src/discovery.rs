@@ -25,18 +25,27 @@ impl ProjectLocation {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let root = if config_dir.file_name().is_some_and(|n| n == ".fleetflow") {
-            config_dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            config_dir
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
         } else {
             config_dir.clone()
         };
-        ProjectLocation { main_file, config_dir, root }
+        ProjectLocation {
+            main_file,
+            config_dir,
+            root,
+        }
     }
 }
 
 fn main_file_in(dir: &Path) -> Option<PathBuf> {
-    [dir.join("flow.kdl"), dir.join(".fleetflow").join("flow.kdl")]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        dir.join("flow.kdl"),
+        dir.join(".fleetflow").join("flow.kdl"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Find the project. `explicit` is `-f/--file` (a file, or a folder holding `flow.kdl`);
@@ -50,10 +59,16 @@ pub fn discover(
         if path.is_dir() {
             return main_file_in(path)
                 .map(ProjectLocation::from_main_file)
-                .ok_or_else(|| ConfigError::NotFound { searched: path.to_path_buf(), how: "--file" });
+                .ok_or_else(|| ConfigError::NotFound {
+                    searched: path.to_path_buf(),
+                    how: "--file",
+                });
         }
         if !path.is_file() {
-            return Err(ConfigError::NotFound { searched: path.to_path_buf(), how: "--file" });
+            return Err(ConfigError::NotFound {
+                searched: path.to_path_buf(),
+                how: "--file",
+            });
         }
         return Ok(ProjectLocation::from_main_file(path.to_path_buf()));
     }
@@ -72,7 +87,10 @@ pub fn discover(
         }
         dir = d.parent();
     }
-    Err(ConfigError::NotFound { searched: cwd.to_path_buf(), how: "search" })
+    Err(ConfigError::NotFound {
+        searched: cwd.to_path_buf(),
+        how: "search",
+    })
 }
 
 #[cfg(test)]
@@ -97,13 +115,21 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("flow.kdl"), "").unwrap();
         let other = tempfile::tempdir().unwrap();
-        assert_eq!(discover(None, Some(t.path()), other.path()).unwrap().root, t.path());
+        assert_eq!(
+            discover(None, Some(t.path()), other.path()).unwrap().root,
+            t.path()
+        );
         assert!(matches!(
             discover(None, Some(other.path()), t.path()),
             Err(ConfigError::NotFound { .. })
         ));
         let f = t.path().join("flow.kdl");
-        assert_eq!(discover(Some(&f), Some(other.path()), other.path()).unwrap().main_file, f);
+        assert_eq!(
+            discover(Some(&f), Some(other.path()), other.path())
+                .unwrap()
+                .main_file,
+            f
+        );
         assert!(discover(None, None, other.path()).is_err());
     }
 }

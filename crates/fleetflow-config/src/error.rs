@@ -15,7 +15,9 @@ pub enum ConfigError {
     #[error("no flow.kdl found ({})", describe_search(searched, how))]
     #[diagnostic(
         code(flow::config::not_found),
-        help("create flow.kdl in the project root, pass -f/--file PATH, or set FLEET_PROJECT_ROOT")
+        help(
+            "create flow.kdl in the project root, pass -f/--file PATH, or set FLEET_PROJECT_ROOT"
+        )
     )]
     NotFound {
         /// The file or folder that was searched.
@@ -76,7 +78,9 @@ pub enum ConfigError {
     #[error("{location}: undefined variable `{name}`")]
     #[diagnostic(
         code(flow::config::undefined_variable),
-        help("define it in a `variables {{ {name} \"...\" }}` block (top level or in the stage), in .env or .env.<stage>, or in the environment")
+        help(
+            "define it in a `variables {{ {name} \"...\" }}` block (top level or in the stage), in .env or .env.<stage>, or in the environment"
+        )
     )]
     UndefinedVariable {
         /// Where.
@@ -128,7 +132,13 @@ pub enum ConfigError {
 
     /// No stage was given and the file does not make the choice obvious.
     #[error("{}: no stage given", file.display())]
-    #[diagnostic(code(flow::config::no_stage), help("{} (pass it as `flow build <STAGE>`, -s/--stage or FLEET_STAGE)", stage_help(available)))]
+    #[diagnostic(
+        code(flow::config::no_stage),
+        help(
+            "{} (pass it as `flow build <STAGE>`, -s/--stage or FLEET_STAGE)",
+            stage_help(available)
+        )
+    )]
     NoStage {
         /// The main file.
         file: PathBuf,
@@ -166,6 +176,9 @@ fn stage_help(available: &[(String, Location)]) -> String {
     if available.is_empty() {
         return "the file defines no stages; add `stage \"name\" { service \"...\" }`".into();
     }
-    let list: Vec<String> = available.iter().map(|(n, l)| format!("{n} ({l})")).collect();
+    let list: Vec<String> = available
+        .iter()
+        .map(|(n, l)| format!("{n} ({l})"))
+        .collect();
     format!("defined stages: {}", list.join(", "))
 }

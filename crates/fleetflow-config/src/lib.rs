@@ -9,6 +9,10 @@
 //! build plan its input. Every error is a [`ConfigError`] that names the file, line and
 //! column and carries the snippet for `miette`.
 
+// Configuration errors carry the file text and span for miette snippets; they are built
+// once, on the cold path, so their size does not matter (clippy::result_large_err).
+#![allow(clippy::result_large_err)]
+
 mod discovery;
 mod error;
 mod model;

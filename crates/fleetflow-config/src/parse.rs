@@ -12,14 +12,58 @@ use crate::source::Sources;
 
 /// Nodes that only matter to running containers: accepted and ignored by build.
 const RUN_ONLY_SERVICE_NODES: &[&str] = &[
-    "ports", "port", "environment", "env", "volumes", "volume", "depends_on", "healthcheck",
-    "restart", "command", "wait_for", "network", "networks", "variables", "readiness", "deploy",
-    "type", "service_type", "entrypoint", "user", "working_dir", "cpus", "memory", "platform",
-    "hostname", "extra_hosts", "cap_add", "privileged", "tty", "stdin_open", "logging", "ulimits",
-    "tmpfs", "dns", "secrets", "configs", "profiles", "expose", "init", "shm_size", "links",
+    "ports",
+    "port",
+    "environment",
+    "env",
+    "volumes",
+    "volume",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "command",
+    "wait_for",
+    "network",
+    "networks",
+    "variables",
+    "readiness",
+    "deploy",
+    "type",
+    "service_type",
+    "entrypoint",
+    "user",
+    "working_dir",
+    "cpus",
+    "memory",
+    "platform",
+    "hostname",
+    "extra_hosts",
+    "cap_add",
+    "privileged",
+    "tty",
+    "stdin_open",
+    "logging",
+    "ulimits",
+    "tmpfs",
+    "dns",
+    "secrets",
+    "configs",
+    "profiles",
+    "expose",
+    "init",
+    "shm_size",
+    "links",
 ];
 const IGNORED_TOP_NODES: &[&str] = &[
-    "provider", "providers", "server", "cloud", "include", "tenant", "backend", "dns", "playbook",
+    "provider",
+    "providers",
+    "server",
+    "cloud",
+    "include",
+    "tenant",
+    "backend",
+    "dns",
+    "playbook",
 ];
 const IGNORED_STAGE_NODES: &[&str] = &["server", "backend", "provider", "deploy", "dns"];
 
@@ -41,7 +85,9 @@ pub(crate) fn layered_files(loc: &ProjectLocation, stage: Option<&str>) -> Vec<P
 
 fn walk_kdl(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in entries.flatten() {
         let p = e.path();
         // `file_type` does not follow symlinks, so a symlink loop cannot recurse forever.
@@ -69,11 +115,17 @@ impl Project {
             location,
         };
         for path in layered_files(&project.location, stage) {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             let file = project.sources.add(&display_path(&path), text);
             let doc = parse_document(&project.sources, file)?;
-            let mut p = Parser { sources: &project.sources, file, warnings: Vec::new() };
+            let mut p = Parser {
+                sources: &project.sources,
+                file,
+                warnings: Vec::new(),
+            };
             let top = p.top_level(&doc)?;
             project.warnings.append(&mut p.warnings);
             project.absorb(top);
@@ -146,7 +198,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn spanned<T>(&self, value: T, span: SourceSpan) -> Spanned<T> {
-        Spanned { value, file: self.file, span }
+        Spanned {
+            value,
+            file: self.file,
+            span,
+        }
     }
 
     fn invalid(&self, span: SourceSpan, message: String, help: Option<String>) -> ConfigError {
@@ -206,8 +262,13 @@ impl Parser<'_> {
                 KdlValue::Bool(b) => Ok(self.spanned(*b, e.span())),
                 other => Err(self.invalid(
                     e.span(),
-                    format!("`{name}` expects #true or #false, found {}", describe(other)),
-                    Some(format!("write `{name} #true` (KDL v2 booleans start with #)")),
+                    format!(
+                        "`{name}` expects #true or #false, found {}",
+                        describe(other)
+                    ),
+                    Some(format!(
+                        "write `{name} #true` (KDL v2 booleans start with #)"
+                    )),
                 )),
             },
         }
@@ -230,8 +291,15 @@ impl Parser<'_> {
             let Some((k, v)) = pair.value.split_once('=') else {
                 return Err(self.invalid(
                     e.span(),
-                    format!("`{}` entry `{}` is not KEY=VALUE", node.name().value(), pair.value),
-                    Some(format!("use a block: `{} {{ KEY \"value\" }}`", node.name().value())),
+                    format!(
+                        "`{}` entry `{}` is not KEY=VALUE",
+                        node.name().value(),
+                        pair.value
+                    ),
+                    Some(format!(
+                        "use a block: `{} {{ KEY \"value\" }}`",
+                        node.name().value()
+                    )),
                 ));
             };
             out.push((k.to_string(), self.spanned(v.to_string(), e.span())));
@@ -242,7 +310,11 @@ impl Parser<'_> {
     fn name_arg(&self, node: &KdlNode) -> Result<Spanned<String>, ConfigError> {
         let s = self.string_arg(node)?;
         if s.value.trim().is_empty() {
-            return Err(self.invalid(s.span, format!("`{}` name is empty", node.name().value()), None));
+            return Err(self.invalid(
+                s.span,
+                format!("`{}` name is empty", node.name().value()),
+                None,
+            ));
         }
         Ok(s)
     }
@@ -290,7 +362,12 @@ impl Parser<'_> {
                         st.services.push(s.name.clone());
                     }
                     // Every name on the node is listed: `service "a" "b"`.
-                    for extra in child.entries().iter().filter(|e| e.name().is_none()).skip(1) {
+                    for extra in child
+                        .entries()
+                        .iter()
+                        .filter(|e| e.name().is_none())
+                        .skip(1)
+                    {
                         let n = self.string_value("service", extra.value(), extra.span())?;
                         if !st.services.contains(&n.value) {
                             st.services.push(n.value);
@@ -331,7 +408,16 @@ impl Parser<'_> {
         for e in node.entries() {
             if let Some(key) = e.name() {
                 let key = key.value();
-                if ["image", "version", "registry", "dockerfile", "context", "target"].contains(&key) {
+                if [
+                    "image",
+                    "version",
+                    "registry",
+                    "dockerfile",
+                    "context",
+                    "target",
+                ]
+                .contains(&key)
+                {
                     let v = self.string_value(key, e.value(), e.span())?;
                     self.set_service_field(&mut s, key, v);
                 }

@@ -125,7 +125,11 @@ impl Project {
                 self.stages
                     .iter()
                     .find(|s| s.name == "default")
-                    .or(if self.stages.len() == 1 { self.stages.first() } else { None })
+                    .or(if self.stages.len() == 1 {
+                        self.stages.first()
+                    } else {
+                        None
+                    })
                     .ok_or_else(|| ConfigError::NoStage {
                         file: main_file.clone(),
                         available: self.stage_locations(),
@@ -133,23 +137,32 @@ impl Project {
             ),
         };
         let stage_name = stage_def.map_or_else(|| "default".to_string(), |s| s.name.clone());
-        let root = std::fs::canonicalize(&self.location.root)
-            .map_err(|source| ConfigError::Read { path: self.location.root.clone(), source })?;
+        let root =
+            std::fs::canonicalize(&self.location.root).map_err(|source| ConfigError::Read {
+                path: self.location.root.clone(),
+                source,
+            })?;
         let project = self.project_name();
 
         let dir = &self.location.config_dir;
-        let dotenv = read_env_file(&dir.join(".env"))
-            .map_err(|source| ConfigError::Read { path: dir.join(".env"), source })?;
+        let dotenv = read_env_file(&dir.join(".env")).map_err(|source| ConfigError::Read {
+            path: dir.join(".env"),
+            source,
+        })?;
         let stage_env_path = dir.join(format!(".env.{stage_name}"));
-        let stage_env = read_env_file(&stage_env_path)
-            .map_err(|source| ConfigError::Read { path: stage_env_path, source })?;
+        let stage_env = read_env_file(&stage_env_path).map_err(|source| ConfigError::Read {
+            path: stage_env_path,
+            source,
+        })?;
         let builtins = vec![
             ("FLEET_STAGE".to_string(), stage_name.clone()),
             ("PROJECT_NAME".to_string(), project.clone()),
             ("PROJECT_ROOT".to_string(), root.display().to_string()),
         ];
         let plain = |m: &SpannedMap| -> Vec<(String, String)> {
-            m.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect()
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect()
         };
         let vars = Variables::from_layers([
             process_env.into_iter().collect::<Vec<_>>(),
@@ -171,7 +184,10 @@ impl Project {
                 .iter()
                 .find(|s| s.name == name)
                 .cloned()
-                .unwrap_or_else(|| ServiceDef { name: name.clone(), ..ServiceDef::default() });
+                .unwrap_or_else(|| ServiceDef {
+                    name: name.clone(),
+                    ..ServiceDef::default()
+                });
             if let Some(o) = stage_def.and_then(|s| s.overrides.iter().find(|o| o.name == name)) {
                 def.merge(o);
             }
@@ -182,11 +198,19 @@ impl Project {
             .or(self.registry.as_ref())
             .map(|r| self.expand(&vars, r))
             .transpose()?;
-        Ok(ResolvedStage { name: stage_name, project, root, main_file, registry, services })
+        Ok(ResolvedStage {
+            name: stage_name,
+            project,
+            root,
+            main_file,
+            registry,
+            services,
+        })
     }
 
     fn expand(&self, vars: &Variables, s: &Spanned<String>) -> Result<String, ConfigError> {
-        vars.expand(&s.value).map_err(|name| self.undefined(name, s))
+        vars.expand(&s.value)
+            .map_err(|name| self.undefined(name, s))
     }
 
     fn undefined(&self, name: String, s: &Spanned<String>) -> ConfigError {
@@ -198,7 +222,11 @@ impl Project {
         }
     }
 
-    fn opt(&self, vars: &Variables, s: &Option<Spanned<String>>) -> Result<Option<String>, ConfigError> {
+    fn opt(
+        &self,
+        vars: &Variables,
+        s: &Option<Spanned<String>>,
+    ) -> Result<Option<String>, ConfigError> {
         s.as_ref().map(|s| self.expand(vars, s)).transpose()
     }
 
@@ -208,7 +236,10 @@ impl Project {
         vars: &Variables,
         root: &Path,
     ) -> Result<ResolvedService, ConfigError> {
-        let declared_at = def.declared.as_ref().map(|d| self.sources.locate(d.file, d.span));
+        let declared_at = def
+            .declared
+            .as_ref()
+            .map(|d| self.sources.locate(d.file, d.span));
         let image = self.opt(vars, &def.image)?;
         let version = self.opt(vars, &def.version)?;
         let registry = self.opt(vars, &def.registry)?;
@@ -219,7 +250,11 @@ impl Project {
                 if !path.is_dir() {
                     return Err(self.invalid(
                         c,
-                        format!("build context is not a folder: {} (service `{}`)", path.display(), def.name),
+                        format!(
+                            "build context is not a folder: {} (service `{}`)",
+                            path.display(),
+                            def.name
+                        ),
                         "contexts are relative to the project root",
                     ));
                 }
@@ -242,14 +277,20 @@ impl Project {
                 }
                 Some(path)
             }
-            None => conventional_dockerfile(root, &def.name)
-                .or_else(|| {
-                    def.context.as_ref().map(|_| context.join("Dockerfile")).filter(|p| p.is_file())
-                }),
+            None => conventional_dockerfile(root, &def.name).or_else(|| {
+                def.context
+                    .as_ref()
+                    .map(|_| context.join("Dockerfile"))
+                    .filter(|p| p.is_file())
+            }),
         };
         let Some(dockerfile) = dockerfile else {
             if let Some(node) = &def.build_node {
-                let s = Spanned { value: String::new(), file: node.file, span: node.span };
+                let s = Spanned {
+                    value: String::new(),
+                    file: node.file,
+                    span: node.span,
+                };
                 return Err(self.invalid(
                     &s,
                     format!("service `{}` has build settings but no Dockerfile", def.name),
@@ -269,7 +310,9 @@ impl Project {
         let mut args = Vec::new();
         for (k, v) in &def.build_args {
             let once = self.expand(vars, v)?;
-            let value = vars.expand_single(&once).map_err(|name| self.undefined(name, v))?;
+            let value = vars
+                .expand_single(&once)
+                .map_err(|name| self.undefined(name, v))?;
             args.push((k.clone(), value));
         }
         let mut labels = Vec::new();

@@ -38,7 +38,10 @@ pub struct Sources {
 
 impl Sources {
     pub(crate) fn add(&mut self, path: &Path, text: String) -> usize {
-        self.files.push(SourceFile { path: path.to_path_buf(), text: Arc::new(text) });
+        self.files.push(SourceFile {
+            path: path.to_path_buf(),
+            text: Arc::new(text),
+        });
         self.files.len() - 1
     }
 
@@ -56,7 +59,11 @@ impl Sources {
     pub fn locate(&self, id: usize, span: SourceSpan) -> Location {
         let file = self.get(id);
         let (line, column) = file.line_col(span.offset());
-        Location { path: file.path.clone(), line, column }
+        Location {
+            path: file.path.clone(),
+            line,
+            column,
+        }
     }
 }
 

@@ -94,10 +94,13 @@ fn parse_env(text: &str) -> Vec<(String, String)> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim();
         let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
         {
             v[1..v.len() - 1].to_string()
         } else {
@@ -115,13 +118,13 @@ mod tests {
 
     #[test]
     fn precedence_and_expansion() {
-        let v = Variables::from_layers([
-            vec![("A", "env"), ("B", "env")],
-            vec![("A", "stage")],
-        ]);
+        let v = Variables::from_layers([vec![("A", "env"), ("B", "env")], vec![("A", "stage")]]);
         assert_eq!(v.expand("x-{{ A }}-{{B}}").unwrap(), "x-stage-env");
         assert_eq!(v.expand("{{ MISSING }}"), Err("MISSING".to_string()));
-        assert_eq!(v.expand_single("{A}:{\"json\":1}").unwrap(), "stage:{\"json\":1}");
+        assert_eq!(
+            v.expand_single("{A}:{\"json\":1}").unwrap(),
+            "stage:{\"json\":1}"
+        );
         assert_eq!(v.expand("no {{ vars"), Ok("no {{ vars".into()));
     }
 
@@ -130,7 +133,11 @@ mod tests {
         let e = parse_env("# c\nexport A=1\nB=\"two words\"\nC=x # comment\n\nbad\n");
         assert_eq!(
             e,
-            vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
         );
     }
 }

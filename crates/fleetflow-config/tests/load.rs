@@ -1,4 +1,5 @@
 //! Loading real project layouts from temporary folders.
+#![allow(clippy::result_large_err)]
 
 use std::path::Path;
 
@@ -10,10 +11,17 @@ fn write(root: &Path, rel: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-fn load(root: &Path, stage: Option<&str>, env: &[(&str, &str)]) -> Result<ResolvedStage, ConfigError> {
+fn load(
+    root: &Path,
+    stage: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<ResolvedStage, ConfigError> {
     let loc = discover(None, None, root)?;
     let project = Project::load(loc, stage)?;
-    project.resolve_stage(stage, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    project.resolve_stage(
+        stage,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
 }
 
 #[test]
@@ -32,20 +40,49 @@ stage "prod" { service "api" }
 stage "dev" { service "api" }
 "#,
     );
-    write(r, "services/api.kdl", r#"service "api" { build_args { B "two" } }"#);
-    write(r, "flow.prod.kdl", r#"service "api" { target "production" }"#);
-    write(r, "flow.local.kdl", r#"service "api" { image "local/api" }"#);
+    write(
+        r,
+        "services/api.kdl",
+        r#"service "api" { build_args { B "two" } }"#,
+    );
+    write(
+        r,
+        "flow.prod.kdl",
+        r#"service "api" { target "production" }"#,
+    );
+    write(
+        r,
+        "flow.local.kdl",
+        r#"service "api" { image "local/api" }"#,
+    );
 
     let prod = load(r, Some("prod"), &[]).unwrap();
     let api = &prod.services[0];
     let spec = api.build.as_ref().unwrap();
-    assert_eq!(spec.target.as_deref(), Some("production"), "flow.prod.kdl replaces only the target");
-    assert!(spec.dockerfile.ends_with("docker/api.Dockerfile"), "the build block is kept");
-    assert_eq!(spec.args, vec![("A".into(), "1".into()), ("B".into(), "two".into())]);
-    assert_eq!(api.image.as_deref(), Some("local/api"), "flow.local.kdl applies last");
+    assert_eq!(
+        spec.target.as_deref(),
+        Some("production"),
+        "flow.prod.kdl replaces only the target"
+    );
+    assert!(
+        spec.dockerfile.ends_with("docker/api.Dockerfile"),
+        "the build block is kept"
+    );
+    assert_eq!(
+        spec.args,
+        vec![("A".into(), "1".into()), ("B".into(), "two".into())]
+    );
+    assert_eq!(
+        api.image.as_deref(),
+        Some("local/api"),
+        "flow.local.kdl applies last"
+    );
 
     let dev = load(r, Some("dev"), &[]).unwrap();
-    assert_eq!(dev.services[0].build.as_ref().unwrap().target.as_deref(), Some("dev"));
+    assert_eq!(
+        dev.services[0].build.as_ref().unwrap().target.as_deref(),
+        Some("dev")
+    );
 }
 
 #[test]
@@ -66,7 +103,10 @@ stage "local" { service "api" }
     assert_eq!(spec.target.as_deref(), Some("production"));
     assert_eq!(spec.args, vec![("X".into(), "1".into())]);
     let local = load(r, Some("local"), &[]).unwrap();
-    assert_eq!(local.services[0].build.as_ref().unwrap().target.as_deref(), Some("dev"));
+    assert_eq!(
+        local.services[0].build.as_ref().unwrap().target.as_deref(),
+        Some("dev")
+    );
 }
 
 #[test]
@@ -74,7 +114,11 @@ fn variable_precedence() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     write(r, "Dockerfile.api", "FROM scratch\n");
-    write(r, ".env", "FROM_DOTENV=dotenv\nSHADOWED=dotenv\nBOTH=dotenv\n");
+    write(
+        r,
+        ".env",
+        "FROM_DOTENV=dotenv\nSHADOWED=dotenv\nBOTH=dotenv\n",
+    );
     write(r, ".env.prod", "BOTH=dotenv-stage\nSTAGE_FILE=yes\n");
     write(
         r,
@@ -90,7 +134,12 @@ service "api" {
 stage "prod" { service "api"; variables { S "stage" } }
 "#,
     );
-    let st = load(r, Some("prod"), &[("REG", "env.io"), ("ENV_ONLY", "e"), ("BOTH", "env")]).unwrap();
+    let st = load(
+        r,
+        Some("prod"),
+        &[("REG", "env.io"), ("ENV_ONLY", "e"), ("BOTH", "env")],
+    )
+    .unwrap();
     let svc = &st.services[0];
     assert_eq!(svc.image.as_deref(), Some("env.io/api"));
     let args = &svc.build.as_ref().unwrap().args;
@@ -103,7 +152,11 @@ fn undefined_variable_names_file_and_line() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     write(r, "flow.kdl", "stage \"dev\" { service \"api\" }\n");
-    write(r, "services/api.kdl", "service \"api\" {\n    image \"x/{{ NOPE }}\"\n}\n");
+    write(
+        r,
+        "services/api.kdl",
+        "service \"api\" {\n    image \"x/{{ NOPE }}\"\n}\n",
+    );
     let err = load(r, Some("dev"), &[]).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, ConfigError::UndefinedVariable { ref name, .. } if name == "NOPE"));
@@ -114,26 +167,44 @@ fn undefined_variable_names_file_and_line() {
 fn syntax_and_type_errors_are_located() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
-    write(r, "flow.kdl", "service \"api\" {\n  image \"x\"\n  build {\n");
+    write(
+        r,
+        "flow.kdl",
+        "service \"api\" {\n  image \"x\"\n  build {\n",
+    );
     let err = load(r, None, &[]).unwrap_err();
     assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
     assert!(err.to_string().contains("flow.kdl:"), "{err}");
 
-    write(r, "flow.kdl", "service \"api\" {\n  build {\n    no_cache \"yes\"\n  }\n}\n");
+    write(
+        r,
+        "flow.kdl",
+        "service \"api\" {\n  build {\n    no_cache \"yes\"\n  }\n}\n",
+    );
     let err = load(r, None, &[]).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("flow.kdl:3:14") && msg.contains("no_cache"), "{msg}");
+    assert!(
+        msg.contains("flow.kdl:3:14") && msg.contains("no_cache"),
+        "{msg}"
+    );
 
     write(r, "flow.kdl", "service \"api\" {\n  image #true\n}\n");
     let msg = load(r, None, &[]).unwrap_err().to_string();
-    assert!(msg.contains("flow.kdl:2:9") && msg.contains("expects a string"), "{msg}");
+    assert!(
+        msg.contains("flow.kdl:2:9") && msg.contains("expects a string"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn missing_dockerfile_unknown_stage_and_service() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
-    write(r, "flow.kdl", "service \"api\" {\n  dockerfile \"nope/Dockerfile\"\n}\nstage \"dev\" { service \"api\" }\n");
+    write(
+        r,
+        "flow.kdl",
+        "service \"api\" {\n  dockerfile \"nope/Dockerfile\"\n}\nstage \"dev\" { service \"api\" }\n",
+    );
     let err = load(r, Some("dev"), &[]).unwrap_err();
     assert!(matches!(err, ConfigError::MissingDockerfile { .. }));
     assert!(err.to_string().contains("flow.kdl:2:14"), "{err}");
@@ -142,9 +213,16 @@ fn missing_dockerfile_unknown_stage_and_service() {
     assert!(matches!(err, ConfigError::UnknownStage { .. }));
     assert!(err.to_string().contains("flow.kdl"));
 
-    write(r, "flow.kdl", "service \"api\"\nstage \"dev\" { service \"api\" }\n");
+    write(
+        r,
+        "flow.kdl",
+        "service \"api\"\nstage \"dev\" { service \"api\" }\n",
+    );
     let mut st = load(r, Some("dev"), &[]).unwrap();
-    assert!(matches!(st.select(&["nope".into()]), Err(ConfigError::UnknownService { .. })));
+    assert!(matches!(
+        st.select(&["nope".into()]),
+        Err(ConfigError::UnknownService { .. })
+    ));
 }
 
 #[test]
@@ -154,14 +232,25 @@ fn conventions_and_skips() {
     write(r, "services/a/Dockerfile", "FROM scratch\n");
     write(r, "b/Dockerfile", "FROM scratch\n");
     write(r, "Dockerfile.c", "FROM scratch\n");
-    write(r, "flow.kdl", "service \"a\"\nservice \"b\"\nservice \"c\"\nservice \"db\" { image \"postgres:16\" }\n");
+    write(
+        r,
+        "flow.kdl",
+        "service \"a\"\nservice \"b\"\nservice \"c\"\nservice \"db\" { image \"postgres:16\" }\n",
+    );
     let st = load(r, None, &[]).unwrap();
     let found: Vec<_> = st
         .services
         .iter()
-        .map(|s| s.build.as_ref().map(|b| b.dockerfile.strip_prefix(&st.root).unwrap().to_path_buf()))
+        .map(|s| {
+            s.build
+                .as_ref()
+                .map(|b| b.dockerfile.strip_prefix(&st.root).unwrap().to_path_buf())
+        })
         .collect();
-    assert_eq!(found[0].as_ref().unwrap(), Path::new("services/a/Dockerfile"));
+    assert_eq!(
+        found[0].as_ref().unwrap(),
+        Path::new("services/a/Dockerfile")
+    );
     assert_eq!(found[1].as_ref().unwrap(), Path::new("b/Dockerfile"));
     assert_eq!(found[2].as_ref().unwrap(), Path::new("Dockerfile.c"));
     assert_eq!(found[3], Err(&SkipReason::NoBuildSettings));
@@ -221,7 +310,11 @@ service "app" {
     );
     let st = load(r, Some("local"), &[]).unwrap();
     assert_eq!(st.services.len(), 3);
-    assert!(st.services.iter().all(|s| s.build == Err(SkipReason::NoBuildSettings)));
+    assert!(
+        st.services
+            .iter()
+            .all(|s| s.build == Err(SkipReason::NoBuildSettings))
+    );
 
     // .fleetflow/flow.kdl with KDL v1 booleans and per-stage run overrides.
     let t = tempfile::tempdir().unwrap();
@@ -249,5 +342,8 @@ stage "dev" {
     let project = Project::load(loc, Some("dev")).unwrap();
     assert_eq!(project.project_name(), "fleetflow-services");
     let st = project.resolve_stage(Some("dev"), Vec::new()).unwrap();
-    assert_eq!(st.services[0].image.as_deref(), Some("surrealdb/surrealdb:v2"));
+    assert_eq!(
+        st.services[0].image.as_deref(),
+        Some("surrealdb/surrealdb:v2")
+    );
 }

@@ -9,7 +9,9 @@ pub const DOCKER_HUB: &str = "docker.io";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
     /// The tag breaks `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-    #[error("invalid tag `{tag}`: a tag is 1-128 characters of letters, digits, `_`, `.` and `-`, and cannot start with `.` or `-`")]
+    #[error(
+        "invalid tag `{tag}`: a tag is 1-128 characters of letters, digits, `_`, `.` and `-`, and cannot start with `.` or `-`"
+    )]
     InvalidTag {
         /// The tag.
         tag: String,
@@ -44,7 +46,13 @@ pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     let ok = tag.len() <= 128
         && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok { Ok(()) } else { Err(ReferenceError::InvalidTag { tag: tag.to_string() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ReferenceError::InvalidTag {
+            tag: tag.to_string(),
+        })
+    }
 }
 
 /// Does the first path component name a registry host? (distribution/reference's rule:
@@ -95,8 +103,11 @@ impl Reference {
         };
         let (rest, digest) = match name.split_once('@') {
             Some((r, d)) => {
-                let (algo, hex) = d.split_once(':').ok_or_else(|| invalid("digest must be algorithm:hex"))?;
-                if algo.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                let (algo, hex) = d
+                    .split_once(':')
+                    .ok_or_else(|| invalid("digest must be algorithm:hex"))?;
+                if algo.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit())
+                {
                     return Err(invalid("digest must be algorithm:hex"));
                 }
                 (r, Some(d.to_string()))
@@ -129,7 +140,12 @@ impl Reference {
                 return Err(invalid("the registry host is not valid"));
             }
         }
-        Ok(Reference { domain, path: path.to_string(), tag, digest })
+        Ok(Reference {
+            domain,
+            path: path.to_string(),
+            tag,
+            digest,
+        })
     }
 
     /// The repository without tag or digest, as written: `ghcr.io/org/app`.
@@ -150,7 +166,11 @@ impl Reference {
 
     /// A copy with `tag`, no digest.
     pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -174,7 +194,10 @@ mod tests {
     #[test]
     fn parses_domains_ports_tags() {
         let r = Reference::parse("localhost:5000/app").unwrap();
-        assert_eq!((r.domain.as_deref(), r.path.as_str(), r.tag), (Some("localhost:5000"), "app", None));
+        assert_eq!(
+            (r.domain.as_deref(), r.path.as_str(), r.tag),
+            (Some("localhost:5000"), "app", None)
+        );
         let r = Reference::parse("ghcr.io/org/app:v1.2").unwrap();
         assert_eq!(r.repository(), "ghcr.io/org/app");
         assert_eq!(r.tag.as_deref(), Some("v1.2"));
@@ -182,7 +205,12 @@ mod tests {
         assert_eq!((r.domain.clone(), r.registry()), (None, DOCKER_HUB));
         let r = Reference::parse("123456.dkr.ecr.ap-northeast-1.amazonaws.com/app:1").unwrap();
         assert_eq!(r.registry(), "123456.dkr.ecr.ap-northeast-1.amazonaws.com");
-        assert_eq!(Reference::parse("127.0.0.1:5000/a/b:t").unwrap().to_string(), "127.0.0.1:5000/a/b:t");
+        assert_eq!(
+            Reference::parse("127.0.0.1:5000/a/b:t")
+                .unwrap()
+                .to_string(),
+            "127.0.0.1:5000/a/b:t"
+        );
     }
 
     #[test]

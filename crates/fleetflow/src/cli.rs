@@ -61,7 +61,12 @@ pub struct BuildArgs {
 
     /// Image tag; repeatable, every image gets every tag. Overrides the tag in `image`
     /// and `version`.
-    #[arg(short = 't', long = "tag", value_name = "TAG", allow_hyphen_values = true)]
+    #[arg(
+        short = 't',
+        long = "tag",
+        value_name = "TAG",
+        allow_hyphen_values = true
+    )]
     pub tags: Vec<String>,
 
     /// Registry prefix for images without a registry host (e.g. ghcr.io/org); overrides
@@ -117,9 +122,11 @@ impl BuildArgs {
         let mut targets = self.targets.clone();
         let stage = match &self.stage {
             Some(s) => Some(s.clone()),
-            None => targets
-                .pop()
-                .or_else(|| std::env::var(fleetflow_config::ENV_STAGE).ok().filter(|s| !s.is_empty())),
+            None => targets.pop().or_else(|| {
+                std::env::var(fleetflow_config::ENV_STAGE)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            }),
         };
         services.extend(targets);
         (services, stage)

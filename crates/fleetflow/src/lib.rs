@@ -15,7 +15,10 @@ use clap::Parser;
 pub fn run() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let messages = messages::Messages::from_env();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{}: {e}", messages.error_heading());

@@ -26,7 +26,11 @@ impl Messages {
             .filter_map(|k| std::env::var(k).ok())
             .find(|v| !v.is_empty())
             .unwrap_or_default();
-        let lang = if locale.starts_with("ja") { Lang::Ja } else { Lang::En };
+        let lang = if locale.starts_with("ja") {
+            Lang::Ja
+        } else {
+            Lang::En
+        };
         Messages { lang }
     }
 
@@ -47,11 +51,17 @@ impl Messages {
     }
     /// Heading of a configuration error.
     pub fn config_invalid(&self) -> &'static str {
-        self.pick("the project configuration is invalid", "設定ファイルにエラーがあります")
+        self.pick(
+            "the project configuration is invalid",
+            "設定ファイルにエラーがあります",
+        )
     }
     /// Heading of an invalid tag.
     pub fn invalid_tag(&self) -> &'static str {
-        self.pick("the tag contains characters that are not allowed", "タグに使用できない文字が含まれています")
+        self.pick(
+            "the tag contains characters that are not allowed",
+            "タグに使用できない文字が含まれています",
+        )
     }
     /// Hint for an invalid tag.
     pub fn invalid_tag_hint(&self) -> &'static str {
@@ -66,11 +76,17 @@ impl Messages {
     }
     /// Hint for an invalid image name.
     pub fn invalid_image_hint(&self) -> &'static str {
-        self.pick("fix the `image` field in flow.kdl", "flow.kdl の `image` フィールドを修正してください")
+        self.pick(
+            "fix the `image` field in flow.kdl",
+            "flow.kdl の `image` フィールドを修正してください",
+        )
     }
     /// The engine cannot be reached.
     pub fn engine_unreachable(&self) -> &'static str {
-        self.pick("cannot connect to the Docker Engine", "Docker Engine に接続できません")
+        self.pick(
+            "cannot connect to the Docker Engine",
+            "Docker Engine に接続できません",
+        )
     }
     /// Hint for an unreachable engine.
     pub fn engine_hint(&self) -> &'static str {
@@ -116,7 +132,10 @@ impl Messages {
     }
     /// Nothing to build.
     pub fn nothing_to_build(&self) -> &'static str {
-        self.pick("no service in this stage has anything to build", "このステージにビルド対象のサービスがありません")
+        self.pick(
+            "no service in this stage has anything to build",
+            "このステージにビルド対象のサービスがありません",
+        )
     }
     /// Final line when builds failed.
     pub fn builds_failed(&self) -> &'static str {

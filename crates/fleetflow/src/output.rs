@@ -35,7 +35,11 @@ impl Mode {
             (Progress::Plain, _) => Mode::Plain,
             (Progress::Auto, _) => {
                 let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-                if std::io::stderr().is_terminal() && !ci { Mode::Tty } else { Mode::Plain }
+                if std::io::stderr().is_terminal() && !ci {
+                    Mode::Tty
+                } else {
+                    Mode::Plain
+                }
             }
         }
     }
@@ -64,7 +68,10 @@ impl Printer {
         } else {
             ProgressDrawTarget::hidden()
         });
-        let headers = jobs.iter().map(|j| (j.service.clone(), header_lines(j, root))).collect();
+        let headers = jobs
+            .iter()
+            .map(|j| (j.service.clone(), header_lines(j, root)))
+            .collect();
         Printer {
             mode,
             color: use_color(mode),
@@ -106,7 +113,11 @@ impl Printer {
 
     /// Wrap `text` in an ANSI colour when colours are on.
     pub fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     /// Finish the bar of `service` with `message`.
@@ -138,7 +149,11 @@ fn header_lines(job: &ServiceBuild, root: &std::path::Path) -> Vec<String> {
     }
     lines.push(format!(
         "  → Image: {}",
-        job.references().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        job.references()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     lines
 }
@@ -147,7 +162,9 @@ impl Reporter for Printer {
     fn report(&self, service: &str, event: Event<'_>) {
         match (self.mode, event) {
             (Mode::Quiet, _) => {}
-            (Mode::Json, Event::Started) => self.json(json!({"event": "started", "service": service})),
+            (Mode::Json, Event::Started) => {
+                self.json(json!({"event": "started", "service": service}))
+            }
             (Mode::Json, Event::Step(s)) => {
                 self.json(json!({"event": "step", "service": service, "step": s}))
             }
@@ -167,13 +184,18 @@ impl Reporter for Printer {
                 }
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}")
-                        .expect("valid template"),
+                    ProgressStyle::with_template(
+                        "{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}",
+                    )
+                    .expect("valid template"),
                 );
                 bar.set_prefix(service.to_string());
                 bar.set_message("starting");
                 bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars.lock().expect("bars lock").insert(service.to_string(), bar);
+                self.bars
+                    .lock()
+                    .expect("bars lock")
+                    .insert(service.to_string(), bar);
             }
             (Mode::Tty, Event::Step(s) | Event::Output(s)) => {
                 if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {

@@ -23,7 +23,12 @@ fn shop_dev_builds_every_feature() {
 
     // The spec's plain layout.
     assert!(out.contains("Building api...\n  → Dockerfile: ./services/api/Dockerfile\n  → Context: .\n  → Target: dev"), "{out}");
-    assert!(out.contains("Building worker...\n  → Dockerfile: ./worker/Dockerfile\n  → Context: ./worker"), "{out}");
+    assert!(
+        out.contains(
+            "Building worker...\n  → Dockerfile: ./worker/Dockerfile\n  → Context: ./worker"
+        ),
+        "{out}"
+    );
     assert!(out.contains("- db: skipped"), "{out}");
     for svc in ["api", "worker", "web"] {
         assert!(out.contains(&format!("✓ {svc}: built")), "{out}");
@@ -38,25 +43,53 @@ fn shop_dev_builds_every_feature() {
 
     // worker: its own folder is the context.
     let worker = format!("shop-worker:{tag}");
-    assert_eq!(in_image(&worker, "ls /worker | tr '\\n' ' '"), "Dockerfile job.sh");
-    assert_eq!(in_image(&worker, "/worker/job.sh"), "worker: processing jobs");
+    assert_eq!(
+        in_image(&worker, "ls /worker | tr '\\n' ' '"),
+        "Dockerfile job.sh"
+    );
+    assert_eq!(
+        in_image(&worker, "/worker/job.sh"),
+        "worker: processing jobs"
+    );
 
     // web: .dockerignore with ** and ! rules.
     let web = format!("shop-web:{tag}");
     let files = in_image(&web, "cd /site && find . -type f | sort");
-    for present in ["./docs/public/index.html", "./flow.kdl", "./services/api/src/main.sh", "./.dockerignore"] {
-        assert!(files.lines().any(|l| l == present), "{present} missing from:\n{files}");
+    for present in [
+        "./docs/public/index.html",
+        "./flow.kdl",
+        "./services/api/src/main.sh",
+        "./.dockerignore",
+    ] {
+        assert!(
+            files.lines().any(|l| l == present),
+            "{present} missing from:\n{files}"
+        );
     }
     for absent in ["plan.md", "secrets.env", ".log", "node_modules", "data/"] {
-        assert!(!files.contains(absent), "{absent} should be ignored:\n{files}");
+        assert!(
+            !files.contains(absent),
+            "{absent} should be ignored:\n{files}"
+        );
     }
 
     // Labels: from flow.kdl and the OCI set.
-    let labels = docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", &web]);
+    let labels = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &web,
+    ]);
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["org.example.team"], "storefront");
     assert_eq!(labels["org.opencontainers.image.version"], tag.as_str());
-    assert!(labels["org.opencontainers.image.created"].as_str().unwrap().starts_with("20"));
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
 }
 
 #[test]
@@ -69,17 +102,37 @@ fn shop_prod_overrides_one_field_and_builds_selected_service() {
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(!out.contains("Building worker"), "only api: {out}");
     let api = format!("localhost:5000/shop/shop-api:{tag}");
-    assert_eq!(in_image(&api, "cat /app/stage"), "release", "stage override of target");
-    assert_eq!(in_image(&api, "cat /app/mode"), "production", "build args kept, stage variable");
-    assert_eq!(in_image(&api, "cat /app/greeting"), "welcome", "{{NAME}} from stage variables");
+    assert_eq!(
+        in_image(&api, "cat /app/stage"),
+        "release",
+        "stage override of target"
+    );
+    assert_eq!(
+        in_image(&api, "cat /app/mode"),
+        "production",
+        "build args kept, stage variable"
+    );
+    assert_eq!(
+        in_image(&api, "cat /app/greeting"),
+        "welcome",
+        "{{NAME}} from stage variables"
+    );
 }
 
 #[test]
 fn failing_dockerfile_exits_4_with_full_log_and_others_still_build() {
     let t = tempfile::tempdir().unwrap();
     let base = env("FLOW_TEST_BASE_IMAGE");
-    write(t.path(), "flow.kdl", "project \"fails\"\nservice \"good\"\nservice \"bad\"\nstage \"ci\" { service \"bad\"; service \"good\" }\n");
-    write(t.path(), "Dockerfile.good", &format!("FROM {base}\nRUN echo good > /ok\n"));
+    write(
+        t.path(),
+        "flow.kdl",
+        "project \"fails\"\nservice \"good\"\nservice \"bad\"\nstage \"ci\" { service \"bad\"; service \"good\" }\n",
+    );
+    write(
+        t.path(),
+        "Dockerfile.good",
+        &format!("FROM {base}\nRUN echo good > /ok\n"),
+    );
     write(
         t.path(),
         "Dockerfile.bad",
@@ -87,13 +140,29 @@ fn failing_dockerfile_exits_4_with_full_log_and_others_still_build() {
     );
     let tag = unique("fail");
     let mut c = flow(t.path());
-    c.args(["build", "--progress", "plain", "--no-cache", "-j", "1", "--tag", &tag, "ci"]);
+    c.args([
+        "build",
+        "--progress",
+        "plain",
+        "--no-cache",
+        "-j",
+        "1",
+        "--tag",
+        &tag,
+        "ci",
+    ]);
     let (code, out, err) = run(c);
     assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("✗ bad: failed"), "{out}");
-    assert!(out.contains("✓ good: built"), "a failure does not stop the others: {out}");
+    assert!(
+        out.contains("✓ good: built"),
+        "a failure does not stop the others: {out}"
+    );
     assert!(err.contains("build log of bad"), "{err}");
-    assert!(err.contains("first-step-output") && err.contains("boom-marker"), "full log: {err}");
+    assert!(
+        err.contains("first-step-output") && err.contains("boom-marker"),
+        "full log: {err}"
+    );
     assert!(err.contains("returned a non-zero code: 3"), "{err}");
     assert_eq!(in_image(&format!("fails-good:{tag}"), "cat /ok"), "good");
 }
@@ -102,18 +171,55 @@ fn failing_dockerfile_exits_4_with_full_log_and_others_still_build() {
 fn fail_fast_cancels_waiting_builds() {
     let t = tempfile::tempdir().unwrap();
     let base = env("FLOW_TEST_BASE_IMAGE");
-    write(t.path(), "flow.kdl", "project \"ff\"\nservice \"a\"\nservice \"b\"\nstage \"ci\" { service \"a\"; service \"b\" }\n");
-    write(t.path(), "Dockerfile.a", &format!("FROM {base}\nRUN exit 1\n"));
-    write(t.path(), "Dockerfile.b", &format!("FROM {base}\nRUN echo b > /b\n"));
+    write(
+        t.path(),
+        "flow.kdl",
+        "project \"ff\"\nservice \"a\"\nservice \"b\"\nstage \"ci\" { service \"a\"; service \"b\" }\n",
+    );
+    write(
+        t.path(),
+        "Dockerfile.a",
+        &format!("FROM {base}\nRUN exit 1\n"),
+    );
+    write(
+        t.path(),
+        "Dockerfile.b",
+        &format!("FROM {base}\nRUN echo b > /b\n"),
+    );
     let mut c = flow(t.path());
-    c.args(["build", "--progress", "json", "--fail-fast", "-j", "1", "--no-cache", "ci"]);
+    c.args([
+        "build",
+        "--progress",
+        "json",
+        "--fail-fast",
+        "-j",
+        "1",
+        "--no-cache",
+        "ci",
+    ]);
     let (code, out, _) = run(c);
     assert_eq!(code, 4);
-    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(events.iter().any(|e| e["event"] == "failed" && e["service"] == "a"), "{out}");
-    assert!(events.iter().any(|e| e["event"] == "cancelled" && e["service"] == "b"), "{out}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "failed" && e["service"] == "a"),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "cancelled" && e["service"] == "b"),
+        "{out}"
+    );
     let summary = events.last().unwrap();
-    assert_eq!((summary["failed"].as_u64(), summary["cancelled"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (summary["failed"].as_u64(), summary["cancelled"].as_u64()),
+        (Some(1), Some(1))
+    );
 }
 
 #[test]
@@ -126,25 +232,62 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
         "flow.kdl",
         "project \"Git Demo\"\nservice \"app\" {\n    dockerfile \"docker/app.Dockerfile\"\n    context \"app\"\n}\nstage \"ci\" { service \"app\" }\n",
     );
-    write(r, "docker/app.Dockerfile", &format!("FROM {base}\nCOPY . /app/\n"));
+    write(
+        r,
+        "docker/app.Dockerfile",
+        &format!("FROM {base}\nCOPY . /app/\n"),
+    );
     write(r, "app/main.sh", "echo app\n");
     let git = |args: &[&str]| {
-        let s = std::process::Command::new("git").current_dir(r).args(args).output().unwrap();
-        assert!(s.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&s.stderr));
+        let s = std::process::Command::new("git")
+            .current_dir(r)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            s.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&s.stderr)
+        );
         String::from_utf8_lossy(&s.stdout).trim().to_string()
     };
     git(&["init", "-q"]);
     git(&["-c", "user.name=t", "-c", "user.email=t@e", "add", "."]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"]);
-    git(&["remote", "add", "origin", "https://bot:s3cr3t-token@github.com/acme/git-demo.git"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://bot:s3cr3t-token@github.com/acme/git-demo.git",
+    ]);
     let head = git(&["rev-parse", "HEAD"]);
 
     let (t1, t2) = (unique("one"), unique("two"));
     let mut c = flow(r);
-    c.args(["build", "--progress", "json", "--tag", &t1, "--tag", &t2, "ci"]);
+    c.args([
+        "build",
+        "--progress",
+        "json",
+        "--tag",
+        &t1,
+        "--tag",
+        &t2,
+        "ci",
+    ]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains("s3cr3t") && !err.contains("s3cr3t"), "no credentials in output");
+    assert!(
+        !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "no credentials in output"
+    );
     let built: serde_json::Value = out
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -153,12 +296,29 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
     let id = built["image_id"].as_str().unwrap().to_string();
     for tag in [&t1, &t2] {
         let image = format!("git-demo-app:{tag}");
-        assert_eq!(docker(&["image", "inspect", "--format", "{{.Id}}", &image]), id, "{image}");
+        assert_eq!(
+            docker(&["image", "inspect", "--format", "{{.Id}}", &image]),
+            id,
+            "{image}"
+        );
     }
     let image = format!("git-demo-app:{t1}");
-    assert_eq!(in_image(&image, "ls -A /app | tr '\\n' ' '"), "main.sh", "hidden Dockerfile is not copied");
-    let labels: serde_json::Value =
-        serde_json::from_str(&docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", &image])).unwrap();
+    assert_eq!(
+        in_image(&image, "ls -A /app | tr '\\n' ' '"),
+        "main.sh",
+        "hidden Dockerfile is not copied"
+    );
+    let labels: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &image,
+    ]))
+    .unwrap();
     assert_eq!(labels["org.opencontainers.image.revision"], head.as_str());
-    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/acme/git-demo");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://github.com/acme/git-demo"
+    );
 }

@@ -11,8 +11,21 @@ fn help_documents_every_option() {
     let (code, out, _) = run(c);
     assert_eq!(code, 0);
     for flag in [
-        "--stage", "--service", "--file", "--tag", "--registry", "--build-arg", "--no-cache", "--pull",
-        "--jobs", "--fail-fast", "--dry-run", "--progress", "--quiet", "[SERVICE]... <STAGE>", "Exit codes",
+        "--stage",
+        "--service",
+        "--file",
+        "--tag",
+        "--registry",
+        "--build-arg",
+        "--no-cache",
+        "--pull",
+        "--jobs",
+        "--fail-fast",
+        "--dry-run",
+        "--progress",
+        "--quiet",
+        "[SERVICE]... <STAGE>",
+        "Exit codes",
         "FLEET_STAGE",
     ] {
         assert!(out.contains(flag), "help lacks {flag}:\n{out}");
@@ -27,13 +40,20 @@ fn unknown_stage_exits_2_naming_file_and_stages() {
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("flow.kdl: unknown stage `staging`"), "{err}");
-    assert!(err.contains("dev (flow.kdl:") && err.contains("prod (flow.kdl:"), "{err}");
+    assert!(
+        err.contains("dev (flow.kdl:") && err.contains("prod (flow.kdl:"),
+        "{err}"
+    );
 }
 
 #[test]
 fn broken_kdl_exits_2_with_file_line_and_snippet() {
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), "flow.kdl", "project \"x\"\nservice \"api\" {\n    image \"a\" \"b\n}\n");
+    write(
+        t.path(),
+        "flow.kdl",
+        "project \"x\"\nservice \"api\" {\n    image \"a\" \"b\n}\n",
+    );
     let mut c = flow_offline(t.path());
     c.args(["build", "dev"]);
     let (code, _, err) = run(c);
@@ -45,20 +65,33 @@ fn broken_kdl_exits_2_with_file_line_and_snippet() {
 #[test]
 fn wrong_value_type_and_unknown_service_exit_2() {
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), "flow.kdl", "service \"api\" {\n    build {\n        no_cache \"yes\"\n    }\n}\nstage \"dev\" { service \"api\" }\n");
+    write(
+        t.path(),
+        "flow.kdl",
+        "service \"api\" {\n    build {\n        no_cache \"yes\"\n    }\n}\nstage \"dev\" { service \"api\" }\n",
+    );
     let mut c = flow_offline(t.path());
     c.args(["build", "dev"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2);
-    assert!(err.contains("flow.kdl:3:18") && err.contains("no_cache"), "{err}");
+    assert!(
+        err.contains("flow.kdl:3:18") && err.contains("no_cache"),
+        "{err}"
+    );
 
     let shop = repo_root().join("examples/shop");
     let mut c = flow_offline(&shop);
     c.args(["build", "nosuch", "dev"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown service `nosuch` in stage `dev`"), "{err}");
-    assert!(err.contains("api, worker, web") || err.contains("db, api, worker, web"), "{err}");
+    assert!(
+        err.contains("unknown service `nosuch` in stage `dev`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("api, worker, web") || err.contains("db, api, worker, web"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -71,11 +104,15 @@ fn invalid_tag_exits_2_before_anything_runs() {
     assert!(err.contains("-bad"), "{err}");
 
     let mut c = flow_offline(&shop);
-    c.args(["build", "--tag", "v1", "dev"]).env("LANG", "ja_JP.UTF-8");
+    c.args(["build", "--tag", "v1", "dev"])
+        .env("LANG", "ja_JP.UTF-8");
     c.arg("--tag=bad:tag");
     let (code, _, err) = run(c);
     assert_eq!(code, 2);
-    assert!(err.contains("タグに使用できない文字が含まれています"), "{err}");
+    assert!(
+        err.contains("タグに使用できない文字が含まれています"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,14 +122,30 @@ fn unreachable_engine_exits_1_with_hint() {
     c.args(["build", "dev"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("cannot connect to the Docker Engine") && err.contains("DOCKER_HOST"), "{err}");
+    assert!(
+        err.contains("cannot connect to the Docker Engine") && err.contains("DOCKER_HOST"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dry_run_plans_names_tags_and_stage_flags() {
     let shop = repo_root().join("examples/shop");
     let mut c = flow_offline(&shop);
-    c.args(["build", "--dry-run", "--progress", "json", "-s", "prod", "-n", "api", "--tag", "v1.2.0", "--tag", "latest"]);
+    c.args([
+        "build",
+        "--dry-run",
+        "--progress",
+        "json",
+        "-s",
+        "prod",
+        "-n",
+        "api",
+        "--tag",
+        "v1.2.0",
+        "--tag",
+        "latest",
+    ]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
@@ -100,7 +153,10 @@ fn dry_run_plans_names_tags_and_stage_flags() {
     assert_eq!(plan["target"], "release");
     assert_eq!(
         plan["references"],
-        serde_json::json!(["localhost:5000/shop/shop-api:v1.2.0", "localhost:5000/shop/shop-api:latest"])
+        serde_json::json!([
+            "localhost:5000/shop/shop-api:v1.2.0",
+            "localhost:5000/shop/shop-api:latest"
+        ])
     );
     assert_eq!(out.lines().count(), 1, "only the selected service: {out}");
 

@@ -15,28 +15,43 @@ pub fn env(name: &str) -> String {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// `flow` with the test engine.
 pub fn flow(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_flow"));
-    c.current_dir(dir).env("DOCKER_HOST", env("DOCKER_HOST")).env_remove("FLEET_STAGE").env("LANG", "C");
-    c.env_remove("FLEET_PROJECT_ROOT").env_remove("CI").env_remove("NO_COLOR");
+    c.current_dir(dir)
+        .env("DOCKER_HOST", env("DOCKER_HOST"))
+        .env_remove("FLEET_STAGE")
+        .env("LANG", "C");
+    c.env_remove("FLEET_PROJECT_ROOT")
+        .env_remove("CI")
+        .env_remove("NO_COLOR");
     c
 }
 
 /// `flow` without any engine (configuration tests).
 pub fn flow_offline(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_flow"));
-    c.current_dir(dir).env_remove("FLEET_STAGE").env_remove("FLEET_PROJECT_ROOT").env("LANG", "C");
+    c.current_dir(dir)
+        .env_remove("FLEET_STAGE")
+        .env_remove("FLEET_PROJECT_ROOT")
+        .env("LANG", "C");
     c.env("DOCKER_HOST", "unix:///nonexistent/flow-test.sock");
     c
 }
 
 /// Run and capture.
 pub fn run(mut c: Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = c.output().expect("spawn");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("spawn");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -51,13 +66,26 @@ pub fn docker(args: &[&str]) -> String {
         .env("DOCKER_HOST", env("DOCKER_HOST"))
         .output()
         .expect("docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Run a shell command inside `image` and return its stdout.
 pub fn in_image(image: &str, script: &str) -> String {
-    docker(&["run", "--rm", "--network", "none", image, "sh", "-c", script])
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "sh",
+        "-c",
+        script,
+    ])
 }
 
 /// Copy a folder recursively.
@@ -96,5 +124,13 @@ pub fn write(root: &Path, rel: &str, text: &str) {
 
 /// A tag unique to this test run.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000)
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 100_000
+    )
 }

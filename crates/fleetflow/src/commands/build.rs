@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetflow_build::{BuildError, BuildPlan, Engine, PlanOptions, RunOptions, build_all, oci_labels};
+use fleetflow_build::{
+    BuildError, BuildPlan, Engine, PlanOptions, RunOptions, build_all, oci_labels,
+};
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
 use serde_json::json;
 
@@ -13,10 +15,14 @@ use crate::exit::Code;
 use crate::messages::Messages;
 use crate::output::{Mode, Printer};
 
-fn load_stage(args: &BuildArgs, messages: &Messages) -> Result<ResolvedStage, ConfigError> {
+fn load_stage(args: &BuildArgs, messages: &Messages) -> Result<ResolvedStage, Box<ConfigError>> {
     let (services, stage) = args.services_and_stage();
-    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read { path: ".".into(), source })?;
-    let env_root = std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+        path: ".".into(),
+        source,
+    })?;
+    let env_root =
+        std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
     let location = discover(args.file.as_deref(), env_root.as_deref(), &cwd)?;
     let project = Project::load(location, stage.as_deref())?;
     for w in &project.warnings {
@@ -37,7 +43,7 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let mut stage = match load_stage(&args, messages) {
         Ok(s) => s,
         Err(e) => {
-            print_diagnostic(messages, messages.config_invalid(), &e);
+            print_diagnostic(messages, messages.config_invalid(), e.as_ref());
             return Code::Config;
         }
     };
@@ -59,11 +65,21 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let plan = match BuildPlan::new(&stage, &options) {
         Ok(p) => p,
         Err(BuildError::InvalidTag(e)) => {
-            print_error(messages, messages.invalid_tag(), Some(&e.to_string()), &[messages.invalid_tag_hint()]);
+            print_error(
+                messages,
+                messages.invalid_tag(),
+                Some(&e.to_string()),
+                &[messages.invalid_tag_hint()],
+            );
             return Code::Config;
         }
         Err(e) => {
-            print_error(messages, messages.invalid_image(), Some(&e.to_string()), &[messages.invalid_image_hint()]);
+            print_error(
+                messages,
+                messages.invalid_image(),
+                Some(&e.to_string()),
+                &[messages.invalid_image_hint()],
+            );
             return Code::Config;
         }
     };
@@ -82,12 +98,19 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let engine = match Engine::connect().await {
         Ok(e) => e,
         Err(e) => {
-            print_error(messages, messages.engine_unreachable(), Some(&e.to_string()), &[messages.engine_hint()]);
+            print_error(
+                messages,
+                messages.engine_unreachable(),
+                Some(&e.to_string()),
+                &[messages.engine_hint()],
+            );
             return Code::Other;
         }
     };
     let run_options = RunOptions {
-        jobs: args.jobs.map_or_else(fleetflow_build::default_jobs, usize::from),
+        jobs: args
+            .jobs
+            .map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
@@ -97,7 +120,10 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         match &o.result {
             Ok(img) => {
                 let refs: Vec<String> = img.references.iter().map(ToString::to_string).collect();
-                printer.finish(&o.service, format!("{} {}", messages.built(), seconds(o.elapsed)));
+                printer.finish(
+                    &o.service,
+                    format!("{} {}", messages.built(), seconds(o.elapsed)),
+                );
                 printer.json(json!({
                     "event": "built", "service": o.service, "image_id": img.id,
                     "references": refs, "seconds": o.elapsed.as_secs_f64(),
@@ -140,9 +166,12 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
                     refs.join(", ")
                 ));
             }
-            Err(BuildError::Cancelled) => {
-                printer.line(&format!("{} {}: {}", printer.paint("33", "-"), o.service, messages.cancelled()))
-            }
+            Err(BuildError::Cancelled) => printer.line(&format!(
+                "{} {}: {}",
+                printer.paint("33", "-"),
+                o.service,
+                messages.cancelled()
+            )),
             Err(e) => printer.line(&format!(
                 "{} {}: {} {} — {e}",
                 printer.paint("31", "✗"),
@@ -154,11 +183,19 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     }
     print_skipped(&plan, &printer, messages);
 
-    let real_failures: Vec<_> = failed.iter().filter(|o| !matches!(o.result, Err(BuildError::Cancelled))).collect();
+    let real_failures: Vec<_> = failed
+        .iter()
+        .filter(|o| !matches!(o.result, Err(BuildError::Cancelled)))
+        .collect();
     for o in &real_failures {
         if let Err(BuildError::Failed { log, message, .. }) = &o.result {
             if mode != Mode::Json {
-                eprintln!("\n----- {} {} -----\n{}", messages.build_log_of(), o.service, log.trim_end());
+                eprintln!(
+                    "\n----- {} {} -----\n{}",
+                    messages.build_log_of(),
+                    o.service,
+                    log.trim_end()
+                );
                 eprintln!("----- {} -----", message);
             }
         } else if let Err(e) = &o.result {

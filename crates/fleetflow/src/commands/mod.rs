@@ -16,7 +16,8 @@ pub async fn dispatch(cli: Cli, messages: &Messages) -> Code {
 /// Print a diagnostic with its snippet (for config errors) to stderr.
 pub(crate) fn print_diagnostic(messages: &Messages, heading: &str, diag: &dyn miette::Diagnostic) {
     use std::io::IsTerminal;
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let theme = if color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -32,7 +33,12 @@ pub(crate) fn print_diagnostic(messages: &Messages, heading: &str, diag: &dyn mi
 
 /// Print a plain error with an optional target and remedies, in the spec's layout:
 /// `Error: ...` / `Target: ...` / `How to fix:` / `  • ...`.
-pub(crate) fn print_error(messages: &Messages, message: &str, target: Option<&str>, remedies: &[&str]) {
+pub(crate) fn print_error(
+    messages: &Messages,
+    message: &str,
+    target: Option<&str>,
+    remedies: &[&str],
+) {
     let mut text = format!("{}: {message}\n", messages.error_heading());
     if let Some(t) = target {
         text.push_str(&format!("\n{}: {t}\n", messages.target_label()));
