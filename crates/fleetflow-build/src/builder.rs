@@ -23,6 +23,17 @@ pub enum Event<'a> {
     Step(&'a str),
     /// A line of build output.
     Output(&'a str),
+    /// The push of this reference began.
+    PushStarted(&'a str),
+    /// Layer counts of the push in progress.
+    PushLayers {
+        /// Layers the engine is pushing.
+        total: usize,
+        /// Layers uploaded.
+        pushed: usize,
+        /// Layers the registry already had (or mounted).
+        existed: usize,
+    },
 }
 
 /// Receives progress from builds running in parallel.

@@ -1,7 +1,8 @@
 //! `fleetflow-build` owns turning a resolved stage into images in a Docker Engine:
 //! the [`BuildPlan`] (image names, tags, labels), the build context ([`context`], streamed,
 //! with [`DockerIgnore`]), the [`Engine`] connection and its builder, and [`build_all`],
-//! which runs a plan in parallel and reports through a [`Reporter`].
+//! which runs a plan in parallel (building, then pushing each image through the engine
+//! as soon as it is built) and reports through a [`Reporter`].
 //!
 //! Flow: `ResolvedStage` → [`BuildPlan::new`] → [`build_all`] → [`Outcome`]s.
 
@@ -12,12 +13,14 @@ mod engine;
 mod error;
 mod git;
 mod plan;
+mod pusher;
 mod run;
 
 pub use builder::{BuiltImage, Event, Reporter};
 pub use dockerignore::{DockerIgnore, PatternError};
-pub use engine::{DEFAULT_HOST, Engine};
+pub use engine::{DEFAULT_HOST, Engine, registry_auth_header};
 pub use error::BuildError;
 pub use git::{oci_labels, public_source_url};
 pub use plan::{BuildPlan, PlanOptions, ServiceBuild};
+pub use pusher::{PushError, PushedImage, docker_credentials, is_auth_message};
 pub use run::{Outcome, RunOptions, build_all, default_jobs};

@@ -1,6 +1,9 @@
-//! Running a plan: services build in parallel, at most `jobs` at a time; with
-//! `fail_fast`, the first failure cancels the rest.
+//! Running a plan: services build in parallel, at most `jobs` at a time, and with
+//! `--push` each service starts pushing as soon as its own build is done (at most `jobs`
+//! pushes at a time), so builds and pushes overlap. With `fail_fast`, the first failure
+//! cancels the rest.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +13,8 @@ use crate::builder::{BuiltImage, Event, Reporter};
 use crate::engine::Engine;
 use crate::error::BuildError;
 use crate::plan::BuildPlan;
+use crate::pusher::{PushError, PushedImage};
+use fleetflow_registry::Credentials;
 
 /// How to run a plan.
 #[derive(Debug, Clone)]
@@ -18,6 +23,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Stop everything at the first failure.
     pub fail_fast: bool,
+    /// Push after building, with these credentials per registry host (absent: anonymous).
+    pub push: Option<Arc<HashMap<String, Credentials>>>,
 }
 
 impl Default for RunOptions {
@@ -25,6 +32,7 @@ impl Default for RunOptions {
         RunOptions {
             jobs: default_jobs(),
             fail_fast: false,
+            push: None,
         }
     }
 }
@@ -45,6 +53,8 @@ pub struct Outcome {
     pub result: Result<BuiltImage, BuildError>,
     /// Time from start of its build to its end (zero if it never started).
     pub elapsed: Duration,
+    /// The push, when pushing was asked for and the build succeeded.
+    pub push: Option<Result<PushedImage, PushError>>,
 }
 
 /// Build every service of `plan`; builds start in plan order as job slots free up, and
@@ -56,6 +66,7 @@ pub async fn build_all(
     reporter: Arc<dyn Reporter>,
 ) -> Vec<Outcome> {
     let slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let push_slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
     let mut tasks = tokio::task::JoinSet::new();
@@ -72,6 +83,7 @@ pub async fn build_all(
                 service: job.service.clone(),
                 result: Err(BuildError::Cancelled),
                 elapsed: Duration::ZERO,
+                push: None,
             });
             continue;
         }
@@ -80,6 +92,8 @@ pub async fn build_all(
         let mut cancel = cancel_rx.clone();
         let cancel_tx = cancel_tx.clone();
         let fail_fast = opts.fail_fast;
+        let push = opts.push.clone();
+        let push_slots = push_slots.clone();
         tasks.spawn(async move {
             let start = std::time::Instant::now();
             reporter.report(&job.service, Event::Started);
@@ -87,19 +101,27 @@ pub async fn build_all(
                 r = engine.build(&job, reporter.as_ref()) => r,
                 _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
             };
-            if fail_fast && matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled)) {
+            let build_failed = matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled));
+            if fail_fast && build_failed {
                 let _ = cancel_tx.send(true);
             }
             // Freed only after the cancel flag is set, so no new build slips in.
             drop(slot);
-            (
-                index,
-                Outcome {
-                    service: job.service.clone(),
-                    result,
-                    elapsed: start.elapsed(),
-                },
-            )
+            let elapsed = start.elapsed();
+            let mut pushed = None;
+            if let (Ok(_), Some(creds)) = (&result, push) {
+                let _push_slot = push_slots.acquire().await.expect("semaphore is never closed");
+                let registry = job.repository.registry().to_string();
+                let outcome = tokio::select! {
+                    r = engine.push(&job, creds.get(&registry), reporter.as_ref()) => Some(r),
+                    _ = cancel.wait_for(|c| *c) => None,
+                };
+                if fail_fast && matches!(outcome, Some(Err(_))) {
+                    let _ = cancel_tx.send(true);
+                }
+                pushed = outcome;
+            }
+            (index, Outcome { service: job.service.clone(), result, elapsed, push: pushed })
         });
     }
     while let Some(joined) = tasks.join_next().await {

@@ -37,7 +37,7 @@ pub enum Progress {
 #[derive(Debug, Args)]
 #[command(
     override_usage = "flow build [OPTIONS] [SERVICE]... <STAGE>\n       flow build [OPTIONS] -s <STAGE> [-n <SERVICE>]...",
-    after_help = "Examples:\n  flow build prod                      build every service of stage prod\n  flow build api worker prod           build two services\n  flow build --tag v1.2.0 prod         tag every image v1.2.0\n  flow build -s prod -n api            FleetFlow's flag form\n\nExit codes: 0 success, 1 other failure, 2 usage or configuration error,\n3 authentication failure, 4 build failed, 5 push or registry failure."
+    after_help = "Examples:\n  flow build prod                      build every service of stage prod\n  flow build api worker prod           build two services\n  flow build --tag v1.2.0 prod         tag every image v1.2.0\n  flow build --push --tag v1.2.0 prod  build, then push every image\n  flow build -s prod -n api            FleetFlow's flag form\n\nExit codes: 0 success, 1 other failure, 2 usage or configuration error,\n3 authentication failure, 4 build failed, 5 push or registry failure."
 )]
 pub struct BuildArgs {
     /// Services to build (default: all in the stage), then the stage. With -s/--stage, every
@@ -77,6 +77,15 @@ pub struct BuildArgs {
     /// Extra build argument for every service; repeatable; wins over flow.kdl.
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub build_args: Vec<(String, String)>,
+
+    /// Push every built image (every tag) to its registry, with the credentials of
+    /// `docker login` / credential helpers / DOCKER_USERNAME+DOCKER_PASSWORD.
+    #[arg(long)]
+    pub push: bool,
+
+    /// Write the built (and pushed) images of every service, with digests, as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub metadata_file: Option<PathBuf>,
 
     /// Do not use the build cache.
     #[arg(long)]

@@ -141,4 +141,60 @@ impl Messages {
     pub fn builds_failed(&self) -> &'static str {
         self.pick("build failed", "ビルドに失敗しました")
     }
+    /// Auth failure heading (the specification's text).
+    pub fn auth_failed(&self) -> &'static str {
+        self.pick("authentication to the registry failed", "レジストリへの認証に失敗しました")
+    }
+    /// Remedy: docker login.
+    pub fn auth_hint_login(&self, registry: &str) -> String {
+        match self.lang {
+            Lang::En => format!("run docker login {registry}"),
+            Lang::Ja => format!("docker login {registry} を実行してください"),
+        }
+    }
+    /// Remedy: CI variables.
+    pub fn auth_hint_ci(&self) -> &'static str {
+        self.pick(
+            "in CI, set DOCKER_USERNAME and DOCKER_PASSWORD",
+            "CIの場合は DOCKER_USERNAME, DOCKER_PASSWORD を設定してください",
+        )
+    }
+    /// `Detail` label.
+    pub fn detail_label(&self) -> &'static str {
+        self.pick("Detail", "詳細")
+    }
+    /// No registry in the image name (the specification's text).
+    pub fn no_registry(&self) -> &'static str {
+        self.pick("the image name has no registry", "イメージ名にレジストリが含まれていません")
+    }
+    /// Remedy for a missing registry.
+    pub fn no_registry_hint(&self) -> &'static str {
+        self.pick(
+            "write the registry in `image` (e.g. ghcr.io/org/app), set `registry` in flow.kdl, or pass --registry",
+            "`image` フィールドにレジストリを含めるか（例: ghcr.io/org/app）、flow.kdl の `registry` か --registry を指定してください",
+        )
+    }
+    /// Push failure heading (the specification's text).
+    pub fn push_failed(&self) -> &'static str {
+        self.pick("pushing the image failed", "イメージのプッシュに失敗しました")
+    }
+    /// Remedy for a push failure.
+    pub fn push_failed_hint(&self) -> &'static str {
+        self.pick(
+            "check the network and your permissions on the repository",
+            "ネットワーク接続とリポジトリへの権限を確認してください",
+        )
+    }
+    /// The registry cannot be reached.
+    pub fn registry_unreachable(&self) -> &'static str {
+        self.pick("cannot reach the registry", "レジストリに接続できません")
+    }
+    /// Docker credentials could not be read.
+    pub fn credentials_unreadable(&self) -> &'static str {
+        self.pick("cannot read Docker credentials", "Docker の認証情報を読み込めません")
+    }
+    /// Summary word: pushed.
+    pub fn pushed(&self) -> &'static str {
+        self.pick("pushed", "プッシュ完了")
+    }
 }

@@ -1,12 +1,14 @@
-//! `flow build`: flow.kdl → plan → engine → report.
+//! `flow build [--push]`: flow.kdl → plan → (pre-flight) → engine → report.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleetflow_build::{
-    BuildError, BuildPlan, Engine, PlanOptions, RunOptions, build_all, oci_labels,
+    BuildError, BuildPlan, Engine, Outcome, PlanOptions, PushError, RunOptions, build_all, oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
+use fleetflow_registry::{CredentialStore, Credentials, Preflight, PreflightError};
 use serde_json::json;
 
 use super::{print_diagnostic, print_error};
@@ -17,12 +19,8 @@ use crate::output::{Mode, Printer};
 
 fn load_stage(args: &BuildArgs, messages: &Messages) -> Result<ResolvedStage, Box<ConfigError>> {
     let (services, stage) = args.services_and_stage();
-    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
-        path: ".".into(),
-        source,
-    })?;
-    let env_root =
-        std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read { path: ".".into(), source })?;
+    let env_root = std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
     let location = discover(args.file.as_deref(), env_root.as_deref(), &cwd)?;
     let project = Project::load(location, stage.as_deref())?;
     for w in &project.warnings {
@@ -37,16 +35,7 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Run `flow build`.
-pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
-    let mode = Mode::choose(args.progress, args.quiet);
-    let mut stage = match load_stage(&args, messages) {
-        Ok(s) => s,
-        Err(e) => {
-            print_diagnostic(messages, messages.config_invalid(), e.as_ref());
-            return Code::Config;
-        }
-    };
+fn make_plan(args: &BuildArgs, stage: &mut ResolvedStage, messages: &Messages) -> Result<BuildPlan, Code> {
     for svc in &mut stage.services {
         if let Ok(spec) = &mut svc.build {
             for (k, v) in &args.build_args {
@@ -62,26 +51,103 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         pull: args.pull,
         labels: oci_labels(&stage.root, args.tags.first().map(String::as_str)),
     };
-    let plan = match BuildPlan::new(&stage, &options) {
-        Ok(p) => p,
+    match BuildPlan::new(stage, &options) {
+        Ok(p) => Ok(p),
         Err(BuildError::InvalidTag(e)) => {
-            print_error(
-                messages,
-                messages.invalid_tag(),
-                Some(&e.to_string()),
-                &[messages.invalid_tag_hint()],
-            );
-            return Code::Config;
+            print_error(messages, messages.invalid_tag(), Some(&e.to_string()), &[messages.invalid_tag_hint()]);
+            Err(Code::Config)
         }
         Err(e) => {
+            print_error(messages, messages.invalid_image(), Some(&e.to_string()), &[messages.invalid_image_hint()]);
+            Err(Code::Config)
+        }
+    }
+}
+
+fn print_auth_error(messages: &Messages, registry: &str, target: &str, detail: &str) {
+    let login = messages.auth_hint_login(registry);
+    print_error(
+        messages,
+        &format!("{}\n{}: {detail}", messages.auth_failed(), messages.detail_label()),
+        Some(target),
+        &[&login, messages.auth_hint_ci()],
+    );
+}
+
+/// Before anything is built: every image has a registry, credentials are readable, and
+/// every target registry accepts them for push. Returns the credentials per registry.
+async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<String, Credentials>, Code> {
+    for b in &plan.builds {
+        if b.repository.domain.is_none() && !b.repository.path.contains('/') {
             print_error(
                 messages,
-                messages.invalid_image(),
-                Some(&e.to_string()),
-                &[messages.invalid_image_hint()],
+                messages.no_registry(),
+                Some(&format!("{} ({})", b.references()[0], b.service)),
+                &[messages.no_registry_hint()],
             );
+            return Err(Code::Config);
+        }
+    }
+    let store = match CredentialStore::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            print_error(messages, messages.credentials_unreadable(), Some(&e.to_string()), &[]);
+            return Err(Code::Auth);
+        }
+    };
+    // One check per repository (push rights are per repository), credentials per registry.
+    let mut creds = HashMap::new();
+    let mut checks = BTreeMap::new();
+    for b in &plan.builds {
+        let registry = b.repository.registry().to_string();
+        if !creds.contains_key(&registry) {
+            match store.get(&registry) {
+                Ok(found) => {
+                    creds.insert(registry.clone(), found.map(|(c, _)| c));
+                }
+                Err(e) => {
+                    print_error(messages, messages.credentials_unreadable(), Some(&e.to_string()), &[]);
+                    return Err(Code::Auth);
+                }
+            }
+        }
+        checks.entry((registry, b.repository.path.clone())).or_insert_with(|| b.references()[0].to_string());
+    }
+    let preflight = Preflight::default();
+    let results = futures_util::future::join_all(checks.iter().map(|((registry, path), _)| {
+        let c = creds.get(registry).and_then(Option::as_ref);
+        preflight.check_push(registry, path, c)
+    }))
+    .await;
+    for (((registry, _), target), result) in checks.iter().zip(results) {
+        match result {
+            Ok(()) => {}
+            Err(PreflightError::Unreachable { message, .. }) => {
+                print_error(messages, messages.registry_unreachable(), Some(target), &[&message]);
+                return Err(Code::Push);
+            }
+            Err(e @ (PreflightError::Unauthorized { .. } | PreflightError::Denied { .. })) => {
+                print_auth_error(messages, registry, target, &e.to_string());
+                return Err(Code::Auth);
+            }
+        }
+    }
+    Ok(creds.into_iter().filter_map(|(r, c)| Some((r, c?))).collect())
+}
+
+/// Run `flow build`.
+pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
+    let mode = Mode::choose(args.progress, args.quiet);
+    let mut stage = match load_stage(&args, messages) {
+        Ok(s) => s,
+        Err(e) => {
+            print_diagnostic(messages, messages.config_invalid(), e.as_ref());
             return Code::Config;
         }
+    };
+    let plan = match make_plan(&args, &mut stage, messages) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let printer = Arc::new(Printer::new(mode, &plan.builds, &plan.root));
 
@@ -94,39 +160,60 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         printer.line(messages.nothing_to_build());
         return Code::Success;
     }
+    let push = if args.push {
+        match prepare_push(&plan, messages).await {
+            Ok(c) => Some(Arc::new(c)),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
 
     let engine = match Engine::connect().await {
         Ok(e) => e,
         Err(e) => {
-            print_error(
-                messages,
-                messages.engine_unreachable(),
-                Some(&e.to_string()),
-                &[messages.engine_hint()],
-            );
+            print_error(messages, messages.engine_unreachable(), Some(&e.to_string()), &[messages.engine_hint()]);
             return Code::Other;
         }
     };
     let run_options = RunOptions {
-        jobs: args
-            .jobs
-            .map_or_else(fleetflow_build::default_jobs, usize::from),
+        jobs: args.jobs.map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
+        push,
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
+    let code = report(&args, &plan, &outcomes, &printer, messages, mode);
+    if let Some(path) = &args.metadata_file {
+        if let Err(e) = write_metadata(path, &plan, &outcomes) {
+            print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
+            return if code == Code::Success { Code::Other } else { code };
+        }
+    }
+    code
+}
 
-    let mut failed = Vec::new();
-    for o in &outcomes {
+fn refs_of(o: &Outcome) -> Vec<String> {
+    match &o.result {
+        Ok(img) => img.references.iter().map(ToString::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn report(
+    args: &BuildArgs,
+    plan: &BuildPlan,
+    outcomes: &[Outcome],
+    printer: &Printer,
+    messages: &Messages,
+    mode: Mode,
+) -> Code {
+    for o in outcomes {
         match &o.result {
             Ok(img) => {
-                let refs: Vec<String> = img.references.iter().map(ToString::to_string).collect();
-                printer.finish(
-                    &o.service,
-                    format!("{} {}", messages.built(), seconds(o.elapsed)),
-                );
+                printer.finish(&o.service, format!("{} {}", messages.built(), seconds(o.elapsed)));
                 printer.json(json!({
                     "event": "built", "service": o.service, "image_id": img.id,
-                    "references": refs, "seconds": o.elapsed.as_secs_f64(),
+                    "references": refs_of(o), "seconds": o.elapsed.as_secs_f64(),
                 }));
             }
             Err(e) => {
@@ -139,25 +226,58 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
                     "event": if matches!(e, BuildError::Cancelled) { "cancelled" } else { "failed" },
                     "service": o.service, "error": e.to_string(), "log": log,
                 }));
-                failed.push(o);
             }
+        }
+        match &o.push {
+            Some(Ok(p)) => printer.json(json!({
+                "event": "pushed", "service": o.service, "digest": p.digest, "pinned": p.pinned(),
+                "references": p.references.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "seconds": p.elapsed.as_secs_f64(),
+            })),
+            Some(Err(e)) => printer.json(json!({
+                "event": "push_failed", "service": o.service, "error": e.to_string(),
+                "auth": matches!(e, PushError::Auth { .. }),
+            })),
+            None => {}
         }
     }
     printer.clear();
 
     // Summary: one line per service.
     printer.line("");
-    for o in &outcomes {
-        match &o.result {
-            Ok(img) => {
-                let refs: Vec<String> = img.references.iter().map(ToString::to_string).collect();
+    for o in outcomes {
+        let refs = refs_of(o);
+        match (&o.result, &o.push) {
+            (Ok(_), Some(Ok(p))) => {
+                if mode == Mode::Quiet {
+                    println!("{}", p.pinned());
+                }
+                printer.line(&format!(
+                    "{} {}: {} ({})",
+                    printer.paint("32", "✓"),
+                    o.service,
+                    refs.join(", "),
+                    p.digest
+                ));
+            }
+            (Ok(img), Some(Err(e))) => printer.line(&format!(
+                "{} {}: {} {} ({}), {} — {e}",
+                printer.paint("31", "✗"),
+                o.service,
+                messages.built(),
+                seconds(o.elapsed),
+                short_id(&img.id),
+                messages.push_failed()
+            )),
+            (Ok(img), None) => {
                 if mode == Mode::Quiet {
                     for r in &refs {
                         println!("{r}");
                     }
                 }
+                let cancelled = if args.push { format!(", {}", messages.cancelled()) } else { String::new() };
                 printer.line(&format!(
-                    "{} {}: {} {} ({}) {}",
+                    "{} {}: {} {} ({}) {}{cancelled}",
                     printer.paint("32", "✓"),
                     o.service,
                     messages.built(),
@@ -166,13 +286,10 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
                     refs.join(", ")
                 ));
             }
-            Err(BuildError::Cancelled) => printer.line(&format!(
-                "{} {}: {}",
-                printer.paint("33", "-"),
-                o.service,
-                messages.cancelled()
-            )),
-            Err(e) => printer.line(&format!(
+            (Err(BuildError::Cancelled), _) => {
+                printer.line(&format!("{} {}: {}", printer.paint("33", "-"), o.service, messages.cancelled()))
+            }
+            (Err(e), _) => printer.line(&format!(
                 "{} {}: {} {} — {e}",
                 printer.paint("31", "✗"),
                 o.service,
@@ -181,44 +298,80 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
             )),
         }
     }
-    print_skipped(&plan, &printer, messages);
+    print_skipped(plan, printer, messages);
 
-    let real_failures: Vec<_> = failed
-        .iter()
-        .filter(|o| !matches!(o.result, Err(BuildError::Cancelled)))
-        .collect();
-    for o in &real_failures {
-        if let Err(BuildError::Failed { log, message, .. }) = &o.result {
-            if mode != Mode::Json {
-                eprintln!(
-                    "\n----- {} {} -----\n{}",
-                    messages.build_log_of(),
-                    o.service,
-                    log.trim_end()
-                );
-                eprintln!("----- {} -----", message);
+    let build_failures: Vec<&Outcome> =
+        outcomes.iter().filter(|o| matches!(&o.result, Err(e) if !matches!(e, BuildError::Cancelled))).collect();
+    let cancelled = outcomes.iter().filter(|o| matches!(o.result, Err(BuildError::Cancelled))).count();
+    let push_errors: Vec<&PushError> = outcomes.iter().filter_map(|o| o.push.as_ref()?.as_ref().err()).collect();
+    if mode != Mode::Json {
+        for o in &build_failures {
+            match &o.result {
+                Err(BuildError::Failed { log, message, .. }) => {
+                    eprintln!("\n----- {} {} -----\n{}", messages.build_log_of(), o.service, log.trim_end());
+                    eprintln!("----- {message} -----");
+                }
+                Err(e) => eprintln!("{}: {}: {e}", messages.error_heading(), o.service),
+                Ok(_) => {}
             }
-        } else if let Err(e) = &o.result {
-            if mode != Mode::Json {
-                eprintln!("{}: {}: {e}", messages.error_heading(), o.service);
+        }
+        for e in &push_errors {
+            match e {
+                PushError::Auth { reference, message } => {
+                    let registry = fleetflow_registry::Reference::parse(reference)
+                        .map(|r| r.registry().to_string())
+                        .unwrap_or_default();
+                    print_auth_error(messages, &registry, reference, message);
+                }
+                PushError::Failed { reference, message } => print_error(
+                    messages,
+                    &format!("{}\n{}: {message}", messages.push_failed(), messages.detail_label()),
+                    Some(reference),
+                    &[messages.push_failed_hint()],
+                ),
             }
         }
     }
     printer.json(json!({
         "event": "summary",
         "built": outcomes.iter().filter(|o| o.result.is_ok()).count(),
-        "failed": real_failures.len(),
-        "cancelled": failed.len() - real_failures.len(),
+        "pushed": outcomes.iter().filter(|o| matches!(o.push, Some(Ok(_)))).count(),
+        "failed": build_failures.len(),
+        "push_failed": push_errors.len(),
+        "cancelled": cancelled,
         "skipped": plan.skipped.len(),
     }));
-    if failed.is_empty() {
-        Code::Success
-    } else {
+    if !build_failures.is_empty() || (cancelled > 0 && push_errors.is_empty()) {
         if mode != Mode::Json {
             eprintln!("{}: {}", messages.error_heading(), messages.builds_failed());
         }
         Code::BuildFailed
+    } else if push_errors.iter().any(|e| matches!(e, PushError::Auth { .. })) {
+        Code::Auth
+    } else if !push_errors.is_empty() {
+        Code::Push
+    } else {
+        Code::Success
     }
+}
+
+/// `--metadata-file`: what a deploy step needs, written atomically.
+fn write_metadata(path: &std::path::Path, plan: &BuildPlan, outcomes: &[Outcome]) -> std::io::Result<()> {
+    let mut services = serde_json::Map::new();
+    for o in outcomes {
+        let Ok(img) = &o.result else { continue };
+        let mut entry = json!({ "image_id": img.id, "references": refs_of(o) });
+        if let Some(Ok(p)) = &o.push {
+            entry["digest"] = json!(p.digest);
+            entry["pinned"] = json!(p.pinned());
+        }
+        services.insert(o.service.clone(), entry);
+    }
+    let doc = json!({ "project": plan.project, "stage": plan.stage, "services": services });
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn short_id(id: &str) -> &str {
