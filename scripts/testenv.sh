@@ -42,7 +42,9 @@ TIMEOUT=${FLOW_TESTENV_TIMEOUT:-60}
 # '/' and '=' (characters that break naive base64/URL/form handling), and
 # the token one a ':' (which must only be split at the first ':').
 BASIC_USER=flowtest
-BASIC_PASSWORD='p+ss/w=rd+/=='
+# '+', '/' and '=' in the password, and a run of '?' that makes the standard base64 of
+# the X-Registry-Auth JSON contain '/' whatever the alignment (bollard's encoding bug).
+BASIC_PASSWORD='p+ss/w=rd+/==??????'
 TOKEN_USER=flowtoken
 TOKEN_PASSWORD='t0k:en+/=pw'
 TOKEN_SERVICE=flow-test-registry

@@ -65,8 +65,12 @@ fn reencode_registry_headers(mut req: bollard::BollardRequest) -> bollard::Bolla
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};
     for name in ["x-registry-auth", "x-registry-config"] {
-        let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) else { continue };
-        let Ok(raw) = STANDARD.decode(value) else { continue };
+        let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let Ok(raw) = STANDARD.decode(value) else {
+            continue;
+        };
         if let Ok(v) = http::HeaderValue::from_str(&URL_SAFE.encode(raw)) {
             req.headers_mut().insert(name, v);
         }
@@ -92,11 +96,19 @@ mod tests {
         let std = base64::engine::general_purpose::STANDARD.encode(json);
         assert!(std.contains('+') || std.contains('/'), "{std}");
         let mut req = bollard::BollardRequest::new(bollard::body_full(bytes::Bytes::new()));
-        req.headers_mut().insert("X-Registry-Auth", http::HeaderValue::from_str(&std).unwrap());
+        req.headers_mut().insert(
+            "X-Registry-Auth",
+            http::HeaderValue::from_str(&std).unwrap(),
+        );
         let req = reencode_registry_headers(req);
         let sent = req.headers()["x-registry-auth"].to_str().unwrap();
         assert_eq!(sent, registry_auth_header(json));
         assert!(!sent.contains('+') && !sent.contains('/'));
-        assert_eq!(base64::engine::general_purpose::URL_SAFE.decode(sent).unwrap(), json.as_bytes());
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE
+                .decode(sent)
+                .unwrap(),
+            json.as_bytes()
+        );
     }
 }

@@ -69,7 +69,10 @@ pub fn is_auth_message(message: &str) -> bool {
 }
 
 /// The header payload bollard sends for `creds` to `registry`.
-pub fn docker_credentials(registry: &str, creds: Option<&Credentials>) -> Option<DockerCredentials> {
+pub fn docker_credentials(
+    registry: &str,
+    creds: Option<&Credentials>,
+) -> Option<DockerCredentials> {
     let serveraddress = Some(if registry == fleetflow_registry::DOCKER_HUB {
         fleetflow_registry::DOCKER_HUB_KEY.to_string()
     } else {
@@ -97,7 +100,10 @@ pub fn docker_credentials(registry: &str, creds: Option<&Credentials>) -> Option
 
 fn digest_of(status: &str) -> Option<String> {
     let at = status.find("digest: sha256:")?;
-    let d: String = status[at + "digest: ".len()..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let d: String = status[at + "digest: ".len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
     (d.len() == "sha256:".len() + 64).then_some(d)
 }
 
@@ -117,28 +123,44 @@ impl Engine {
         for reference in &references {
             let shown = reference.to_string();
             reporter.report(service, Event::PushStarted(&shown));
-            let options = PushImageOptions { tag: reference.tag.clone(), ..Default::default() };
-            let mut stream =
-                self.docker.push_image(&reference.repository(), Some(options), docker_credentials(&registry, creds));
+            let options = PushImageOptions {
+                tag: reference.tag.clone(),
+                ..Default::default()
+            };
+            let mut stream = self.docker.push_image(
+                &reference.repository(),
+                Some(options),
+                docker_credentials(&registry, creds),
+            );
             let (mut total, mut pushed, mut existed) = (0usize, 0usize, 0usize);
             let classify = |message: String| {
                 if is_auth_message(&message) {
-                    PushError::Auth { reference: shown.clone(), message }
+                    PushError::Auth {
+                        reference: shown.clone(),
+                        message,
+                    }
                 } else {
-                    PushError::Failed { reference: shown.clone(), message }
+                    PushError::Failed {
+                        reference: shown.clone(),
+                        message,
+                    }
                 }
             };
             while let Some(item) = stream.next().await {
                 let info = match item {
                     Ok(info) => info,
-                    Err(bollard::errors::Error::DockerStreamError { error }) => return Err(classify(error)),
+                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                        return Err(classify(error));
+                    }
                     Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
                         return Err(classify(message));
                     }
                     Err(e) => return Err(classify(e.to_string())),
                 };
                 if let Some(detail) = info.error_detail {
-                    return Err(classify(detail.message.unwrap_or_else(|| "unknown error".into())));
+                    return Err(classify(
+                        detail.message.unwrap_or_else(|| "unknown error".into()),
+                    ));
                 }
                 let Some(status) = info.status else { continue };
                 match status.as_str() {
@@ -156,7 +178,14 @@ impl Engine {
                         continue;
                     }
                 }
-                reporter.report(service, Event::PushLayers { total, pushed, existed });
+                reporter.report(
+                    service,
+                    Event::PushLayers {
+                        total,
+                        pushed,
+                        existed,
+                    },
+                );
             }
             if digest.is_none() {
                 return Err(PushError::Failed {
@@ -183,15 +212,23 @@ mod tests {
         assert_eq!(digest_of(&d), Some(format!("sha256:{}", "a".repeat(64))));
         assert_eq!(digest_of("Pushed"), None);
         assert!(is_auth_message("unauthorized: authentication required"));
-        assert!(is_auth_message("denied: requested access to the resource is denied"));
+        assert!(is_auth_message(
+            "denied: requested access to the resource is denied"
+        ));
         assert!(!is_auth_message("blob upload unknown"));
     }
 
     #[test]
     fn credentials_for_the_daemon() {
-        let c = Credentials::Basic { username: "u".into(), password: fleetflow_registry::Secret::new("p") };
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: fleetflow_registry::Secret::new("p"),
+        };
         let d = docker_credentials("docker.io", Some(&c)).unwrap();
-        assert_eq!(d.serveraddress.as_deref(), Some("https://index.docker.io/v1/"));
+        assert_eq!(
+            d.serveraddress.as_deref(),
+            Some("https://index.docker.io/v1/")
+        );
         assert_eq!(d.password.as_deref(), Some("p"));
         assert!(docker_credentials("ghcr.io", None).is_none());
     }

@@ -110,7 +110,10 @@ pub async fn build_all(
             let elapsed = start.elapsed();
             let mut pushed = None;
             if let (Ok(_), Some(creds)) = (&result, push) {
-                let _push_slot = push_slots.acquire().await.expect("semaphore is never closed");
+                let _push_slot = push_slots
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
                 let registry = job.repository.registry().to_string();
                 let outcome = tokio::select! {
                     r = engine.push(&job, creds.get(&registry), reporter.as_ref()) => Some(r),
@@ -121,7 +124,15 @@ pub async fn build_all(
                 }
                 pushed = outcome;
             }
-            (index, Outcome { service: job.service.clone(), result, elapsed, push: pushed })
+            (
+                index,
+                Outcome {
+                    service: job.service.clone(),
+                    result,
+                    elapsed,
+                    push: pushed,
+                },
+            )
         });
     }
     while let Some(joined) = tasks.join_next().await {

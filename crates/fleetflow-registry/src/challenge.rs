@@ -16,7 +16,9 @@ impl Challenge {
     /// Parse a header value; `None` if it has no scheme.
     pub fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
-        let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
         if scheme.is_empty() {
             return None;
         }
@@ -26,7 +28,12 @@ impl Challenge {
             while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
                 chars.next();
             }
-            let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_lowercase();
+            let key: String = chars
+                .by_ref()
+                .take_while(|c| *c != '=')
+                .collect::<String>()
+                .trim()
+                .to_lowercase();
             if key.is_empty() {
                 break;
             }
@@ -52,7 +59,10 @@ impl Challenge {
             }
             params.insert(key, value);
         }
-        Some(Challenge { scheme: scheme.to_lowercase(), params })
+        Some(Challenge {
+            scheme: scheme.to_lowercase(),
+            params,
+        })
     }
 
     /// A parameter.
@@ -75,7 +85,10 @@ mod tests {
         assert_eq!(c.param("realm"), Some("https://auth.example.com/token"));
         assert_eq!(c.param("scope"), Some("repository:a/b:pull,push"));
         let c = Challenge::parse(r#"Basic realm="Registry Realm""#).unwrap();
-        assert_eq!((c.scheme.as_str(), c.param("realm")), ("basic", Some("Registry Realm")));
+        assert_eq!(
+            (c.scheme.as_str(), c.param("realm")),
+            ("basic", Some("Registry Realm"))
+        );
         assert!(Challenge::parse("").is_none());
     }
 }

@@ -12,7 +12,8 @@ mod reference;
 
 pub use challenge::Challenge;
 pub use credentials::{
-    CredentialError, CredentialSource, CredentialStore, Credentials, DOCKER_HUB_KEY, Secret, docker_config_path,
+    CredentialError, CredentialSource, CredentialStore, Credentials, DOCKER_HUB_KEY, Secret,
+    docker_config_path,
 };
 pub use preflight::{Preflight, PreflightError, api_host};
 pub use reference::{DOCKER_HUB, Reference, ReferenceError, validate_tag};

@@ -54,18 +54,31 @@ pub struct Preflight {
 
 impl Default for Preflight {
     fn default() -> Self {
-        Preflight { timeout: Duration::from_secs(15), certs_dir: "/etc/docker/certs.d".into() }
+        Preflight {
+            timeout: Duration::from_secs(15),
+            certs_dir: "/etc/docker/certs.d".into(),
+        }
     }
 }
 
 fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
 /// The API host for a registry (Docker Hub's registry is `registry-1.docker.io`).
 pub fn api_host(registry: &str) -> &str {
-    if registry == crate::DOCKER_HUB { "registry-1.docker.io" } else { registry }
+    if registry == crate::DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        registry
+    }
 }
 
 impl Preflight {
@@ -85,7 +98,8 @@ impl Preflight {
                 let p = e.path();
                 if p.extension().is_some_and(|x| x == "crt") {
                     let pem = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))?;
+                    let cert = reqwest::Certificate::from_pem(&pem)
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
                     b = b.add_root_certificate(cert);
                 }
             }
@@ -101,7 +115,10 @@ impl Preflight {
         creds: Option<&Credentials>,
     ) -> Result<(), PreflightError> {
         let host = api_host(registry);
-        let unreachable = |message: String| PreflightError::Unreachable { registry: registry.to_string(), message };
+        let unreachable = |message: String| PreflightError::Unreachable {
+            registry: registry.to_string(),
+            message,
+        };
         let client = self.client(host).map_err(unreachable)?;
         // HTTPS first; loopback registries may be plain HTTP (Docker treats 127.0.0.0/8 as
         // insecure too).
@@ -129,11 +146,16 @@ impl Preflight {
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::parse)
             .ok_or_else(|| unreachable("401 without a WWW-Authenticate challenge".into()))?;
-        let unauthorized = |detail: String| PreflightError::Unauthorized { registry: registry.to_string(), detail };
+        let unauthorized = |detail: String| PreflightError::Unauthorized {
+            registry: registry.to_string(),
+            detail,
+        };
         match challenge.scheme.as_str() {
             "basic" => {
                 let Some(Credentials::Basic { username, password }) = creds else {
-                    return Err(unauthorized("the registry needs a user name and password; none found".into()));
+                    return Err(unauthorized(
+                        "the registry needs a user name and password; none found".into(),
+                    ));
                 };
                 let r = client
                     .get(format!("{base}/v2/"))
@@ -144,10 +166,16 @@ impl Preflight {
                 if r.status().is_success() {
                     Ok(())
                 } else {
-                    Err(unauthorized(format!("GET /v2/ with credentials answered {}", r.status())))
+                    Err(unauthorized(format!(
+                        "GET /v2/ with credentials answered {}",
+                        r.status()
+                    )))
                 }
             }
-            "bearer" => self.check_bearer(&client, registry, repository, creds, &challenge).await,
+            "bearer" => {
+                self.check_bearer(&client, registry, repository, creds, &challenge)
+                    .await
+            }
             other => Err(unreachable(format!("unsupported auth scheme `{other}`"))),
         }
     }
@@ -160,9 +188,17 @@ impl Preflight {
         creds: Option<&Credentials>,
         challenge: &Challenge,
     ) -> Result<(), PreflightError> {
-        let unreachable = |message: String| PreflightError::Unreachable { registry: registry.to_string(), message };
-        let unauthorized = |detail: String| PreflightError::Unauthorized { registry: registry.to_string(), detail };
-        let realm = challenge.param("realm").ok_or_else(|| unreachable("Bearer challenge without realm".into()))?;
+        let unreachable = |message: String| PreflightError::Unreachable {
+            registry: registry.to_string(),
+            message,
+        };
+        let unauthorized = |detail: String| PreflightError::Unauthorized {
+            registry: registry.to_string(),
+            detail,
+        };
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| unreachable("Bearer challenge without realm".into()))?;
         let service = challenge.param("service").unwrap_or_default();
         let scope = format!("repository:{repository}:push,pull");
         let token = match creds {
@@ -175,11 +211,18 @@ impl Preflight {
                     ("scope", scope.as_str()),
                     ("client_id", "flow"),
                 ];
-                let r = client.post(realm).form(&form).send().await.map_err(|e| unreachable(error_chain(&e)))?;
+                let r = client
+                    .post(realm)
+                    .form(&form)
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(error_chain(&e)))?;
                 token_from(r, &unauthorized).await?
             }
             other => {
-                let mut req = client.get(realm).query(&[("service", service), ("scope", scope.as_str())]);
+                let mut req = client
+                    .get(realm)
+                    .query(&[("service", service), ("scope", scope.as_str())]);
                 if let Some(Credentials::Basic { username, password }) = other {
                     req = req.basic_auth(username, Some(password.expose()));
                 }
@@ -209,8 +252,10 @@ async fn token_from(
     if !status.is_success() {
         return Err(unauthorized(format!("the token server answered {status}")));
     }
-    let body: serde_json::Value =
-        r.json().await.map_err(|_| unauthorized("the token server's answer is not JSON".into()))?;
+    let body: serde_json::Value = r
+        .json()
+        .await
+        .map_err(|_| unauthorized("the token server's answer is not JSON".into()))?;
     body.get("token")
         .or_else(|| body.get("access_token"))
         .and_then(|t| t.as_str())
@@ -221,7 +266,9 @@ async fn token_from(
 /// The actions a JWT grants on `repository`, if the token is a JWT with an `access` claim.
 fn jwt_actions(token: &str, repository: &str) -> Option<Vec<String>> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let access = claims.get("access")?.as_array()?;
     let mut actions = Vec::new();
@@ -229,7 +276,12 @@ fn jwt_actions(token: &str, repository: &str) -> Option<Vec<String>> {
         if a.get("type").and_then(|t| t.as_str()) == Some("repository")
             && a.get("name").and_then(|n| n.as_str()) == Some(repository)
         {
-            for act in a.get("actions").and_then(|x| x.as_array()).into_iter().flatten() {
+            for act in a
+                .get("actions")
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
                 if let Some(s) = act.as_str() {
                     actions.push(s.to_string());
                 }
@@ -262,9 +314,14 @@ mod tests {
             enc(r#"{"alg":"RS256"}"#),
             enc(r#"{"access":[{"type":"repository","name":"org/app","actions":["pull"]}]}"#)
         );
-        assert_eq!(jwt_actions(&token, "org/app"), Some(vec!["pull".to_string()]));
+        assert_eq!(
+            jwt_actions(&token, "org/app"),
+            Some(vec!["pull".to_string()])
+        );
         assert_eq!(jwt_actions(&token, "other"), Some(vec![]));
         assert_eq!(jwt_actions("opaque-token", "org/app"), None);
-        assert!(is_loopback("127.0.0.1:5000") && is_loopback("localhost") && !is_loopback("ghcr.io"));
+        assert!(
+            is_loopback("127.0.0.1:5000") && is_loopback("localhost") && !is_loopback("ghcr.io")
+        );
     }
 }

@@ -143,7 +143,10 @@ impl Messages {
     }
     /// Auth failure heading (the specification's text).
     pub fn auth_failed(&self) -> &'static str {
-        self.pick("authentication to the registry failed", "レジストリへの認証に失敗しました")
+        self.pick(
+            "authentication to the registry failed",
+            "レジストリへの認証に失敗しました",
+        )
     }
     /// Remedy: docker login.
     pub fn auth_hint_login(&self, registry: &str) -> String {
@@ -165,7 +168,10 @@ impl Messages {
     }
     /// No registry in the image name (the specification's text).
     pub fn no_registry(&self) -> &'static str {
-        self.pick("the image name has no registry", "イメージ名にレジストリが含まれていません")
+        self.pick(
+            "the image name has no registry",
+            "イメージ名にレジストリが含まれていません",
+        )
     }
     /// Remedy for a missing registry.
     pub fn no_registry_hint(&self) -> &'static str {
@@ -176,7 +182,10 @@ impl Messages {
     }
     /// Push failure heading (the specification's text).
     pub fn push_failed(&self) -> &'static str {
-        self.pick("pushing the image failed", "イメージのプッシュに失敗しました")
+        self.pick(
+            "pushing the image failed",
+            "イメージのプッシュに失敗しました",
+        )
     }
     /// Remedy for a push failure.
     pub fn push_failed_hint(&self) -> &'static str {
@@ -191,7 +200,10 @@ impl Messages {
     }
     /// Docker credentials could not be read.
     pub fn credentials_unreadable(&self) -> &'static str {
-        self.pick("cannot read Docker credentials", "Docker の認証情報を読み込めません")
+        self.pick(
+            "cannot read Docker credentials",
+            "Docker の認証情報を読み込めません",
+        )
     }
     /// Summary word: pushed.
     pub fn pushed(&self) -> &'static str {

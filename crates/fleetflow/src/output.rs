@@ -211,7 +211,14 @@ impl Reporter for Printer {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "Pushing {service}...\n  → {r}");
             }
-            (Mode::Plain, Event::PushLayers { total, pushed, existed }) => self.line(&format!(
+            (
+                Mode::Plain,
+                Event::PushLayers {
+                    total,
+                    pushed,
+                    existed,
+                },
+            ) => self.line(&format!(
                 "  {service} | layers {}/{total} ({pushed} pushed, {existed} already existed)",
                 pushed + existed
             )),
@@ -223,20 +230,32 @@ impl Reporter for Printer {
                         drop(bars);
                         let b = self.multi.add(ProgressBar::new(0));
                         b.set_prefix(service.to_string());
-                        self.bars.lock().expect("bars lock").insert(service.to_string(), b.clone());
+                        self.bars
+                            .lock()
+                            .expect("bars lock")
+                            .insert(service.to_string(), b.clone());
                         b
                     }
                 };
                 bar.reset();
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} layers {wide_msg}")
-                        .expect("valid template")
-                        .progress_chars("#>-"),
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} layers {wide_msg}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("#>-"),
                 );
                 bar.set_length(0);
                 bar.set_message(format!("pushing {r}"));
             }
-            (Mode::Tty, Event::PushLayers { total, pushed, existed }) => {
+            (
+                Mode::Tty,
+                Event::PushLayers {
+                    total,
+                    pushed,
+                    existed,
+                },
+            ) => {
                 if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
                     bar.set_length(total as u64);
                     bar.set_position((pushed + existed) as u64);

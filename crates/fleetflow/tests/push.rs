@@ -15,7 +15,11 @@ fn project(dir: &Path, services: &[&str]) {
     let mut kdl = String::from("project \"pushy\"\n");
     for s in services {
         kdl.push_str(&format!("service \"{s}\"\n"));
-        write(dir, &format!("Dockerfile.{s}"), &format!("FROM {base}\nRUN echo {s} > /{s}.txt\n"));
+        write(
+            dir,
+            &format!("Dockerfile.{s}"),
+            &format!("FROM {base}\nRUN echo {s} > /{s}.txt\n"),
+        );
     }
     kdl.push_str("stage \"ci\" {\n");
     for s in services {
@@ -40,7 +44,12 @@ fn auth_b64(user: &str, password: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{user}:{password}").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{user}:{password}").as_bytes())
+        .unwrap();
     String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }
 
@@ -52,12 +61,18 @@ fn skopeo_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
         c.arg(format!("--creds={u}:{p}"));
     }
     let out = c.arg(format!("docker://{reference}")).output().unwrap();
-    assert!(out.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn json_events(out: &str) -> Vec<serde_json::Value> {
-    out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    out.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 #[test]
@@ -70,11 +85,23 @@ fn push_plain_registry_every_tag_with_digest_and_metadata() {
     let meta = t.path().join("out/meta.json");
     std::fs::create_dir_all(meta.parent().unwrap()).unwrap();
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args(["build", "--push", "--progress", "plain", "--registry"]);
-    c.arg(format!("{reg}/team")).args(["--tag", &t1, "--tag", &t2, "--metadata-file"]).arg(&meta).arg("ci");
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "plain",
+        "--registry",
+    ]);
+    c.arg(format!("{reg}/team"))
+        .args(["--tag", &t1, "--tag", &t2, "--metadata-file"])
+        .arg(&meta)
+        .arg("ci");
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("Pushing api...") && out.contains("Pushing worker..."), "{out}");
+    assert!(
+        out.contains("Pushing api...") && out.contains("Pushing worker..."),
+        "{out}"
+    );
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     for svc in ["api", "worker"] {
         let entry = &meta["services"][svc];
@@ -85,7 +112,10 @@ fn push_plain_registry_every_tag_with_digest_and_metadata() {
             assert!(out.contains(&reference), "{out}");
         }
         assert_eq!(entry["pinned"], format!("{reg}/team/pushy-{svc}@{digest}"));
-        assert!(out.contains(&format!("✓ {svc}: {reg}/team/pushy-{svc}:{t1}, ")), "{out}");
+        assert!(
+            out.contains(&format!("✓ {svc}: {reg}/team/pushy-{svc}:{t1}, ")),
+            "{out}"
+        );
         assert!(out.contains(digest), "digest in the summary: {out}");
     }
 }
@@ -97,17 +127,36 @@ fn basic_auth_password_with_plus_slash_equals_from_config_json() {
     let reg = env("FLOW_TEST_REGISTRY_BASIC");
     let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
     assert!(password.contains('+') && password.contains('/') && password.contains('='));
-    let cfg = docker_config(&format!(r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#, auth_b64(&user, &password)));
+    let cfg = docker_config(&format!(
+        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
+        auth_b64(&user, &password)
+    ));
     let tag = unique("basic");
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args(["build", "--push", "--progress", "json", "--registry", &reg]);
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "json",
+        "--registry",
+        &reg,
+    ]);
     c.args(["--tag", &tag, "ci"]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains(&password) && !err.contains(&password), "password must never be printed");
-    let pushed = json_events(&out).into_iter().find(|e| e["event"] == "pushed").expect("pushed event");
+    assert!(
+        !out.contains(&password) && !err.contains(&password),
+        "password must never be printed"
+    );
+    let pushed = json_events(&out)
+        .into_iter()
+        .find(|e| e["event"] == "pushed")
+        .expect("pushed event");
     let reference = format!("{reg}/pushy-api:{tag}");
-    assert_eq!(skopeo_digest(&reference, Some((&user, &password))), pushed["digest"].as_str().unwrap());
+    assert_eq!(
+        skopeo_digest(&reference, Some((&user, &password))),
+        pushed["digest"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -116,19 +165,43 @@ fn wrong_password_fails_preflight_fast_before_building() {
     project(t.path(), &["api"]);
     let reg = env("FLOW_TEST_REGISTRY_BASIC");
     let wrong = "wr0ng+pass/word=";
-    let cfg = docker_config(&format!(r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#, auth_b64("flowtest", wrong)));
+    let cfg = docker_config(&format!(
+        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
+        auth_b64("flowtest", wrong)
+    ));
     let started = std::time::Instant::now();
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).env("LANG", "ja_JP.UTF-8");
-    c.args(["build", "--push", "--progress", "plain", "--registry", &reg, "ci"]);
+    c.env("DOCKER_CONFIG", cfg.path())
+        .env("LANG", "ja_JP.UTF-8");
+    c.args([
+        "build",
+        "--push",
+        "--progress",
+        "plain",
+        "--registry",
+        &reg,
+        "ci",
+    ]);
     let (code, out, err) = run(c);
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(started.elapsed().as_secs() < 10);
     assert!(!out.contains("Building"), "nothing is built: {out}");
-    assert!(err.contains("エラー: レジストリへの認証に失敗しました"), "{err}");
-    assert!(err.contains(&format!("対象: {reg}/pushy-api:latest")), "{err}");
-    assert!(err.contains(&format!("• docker login {reg} を実行してください")), "{err}");
-    assert!(err.contains("• CIの場合は DOCKER_USERNAME, DOCKER_PASSWORD を設定してください"), "{err}");
+    assert!(
+        err.contains("エラー: レジストリへの認証に失敗しました"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("対象: {reg}/pushy-api:latest")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("• docker login {reg} を実行してください")),
+        "{err}"
+    );
+    assert!(
+        err.contains("• CIの場合は DOCKER_USERNAME, DOCKER_PASSWORD を設定してください"),
+        "{err}"
+    );
     assert!(!err.contains(wrong) && !out.contains(wrong));
 }
 
@@ -142,10 +215,22 @@ fn ci_environment_variables_authenticate() {
     c.env("DOCKER_CONFIG", cfg.path())
         .env("DOCKER_USERNAME", env("FLOW_TEST_BASIC_USER"))
         .env("DOCKER_PASSWORD", env("FLOW_TEST_BASIC_PASSWORD"));
-    c.args(["build", "--push", "-q", "--registry", &reg, "--tag", &unique("env"), "ci"]);
+    c.args([
+        "build",
+        "--push",
+        "-q",
+        "--registry",
+        &reg,
+        "--tag",
+        &unique("env"),
+        "ci",
+    ]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.trim().starts_with(&format!("{reg}/pushy-api@sha256:")), "-q prints the pinned reference: {out}");
+    assert!(
+        out.trim().starts_with(&format!("{reg}/pushy-api@sha256:")),
+        "-q prints the pinned reference: {out}"
+    );
 }
 
 #[test]
@@ -155,19 +240,36 @@ fn bearer_token_registry_with_and_without_credentials() {
     let reg = env("FLOW_TEST_REGISTRY_TOKEN");
     let anonymous = docker_config("{}");
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", anonymous.path()).args(["build", "--push", "--registry", &reg, "ci"]);
+    c.env("DOCKER_CONFIG", anonymous.path())
+        .args(["build", "--push", "--registry", &reg, "ci"]);
     let (code, out, err) = run(c);
     assert_eq!(code, 3, "anonymous push must be refused: {out}\n{err}");
-    assert!(err.contains("authentication to the registry failed"), "{err}");
+    assert!(
+        err.contains("authentication to the registry failed"),
+        "{err}"
+    );
 
     let (user, password) = (env("FLOW_TEST_TOKEN_USER"), env("FLOW_TEST_TOKEN_PASSWORD"));
-    let cfg = docker_config(&format!(r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#, auth_b64(&user, &password)));
+    let cfg = docker_config(&format!(
+        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
+        auth_b64(&user, &password)
+    ));
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args(["build", "--push", "--progress", "json", "--registry", &reg]);
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "json",
+        "--registry",
+        &reg,
+    ]);
     c.args(["--tag", &unique("tok"), "ci"]);
     let (code, out, err) = run(c);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(json_events(&out).iter().any(|e| e["event"] == "pushed"), "{out}");
+    assert!(
+        json_events(&out).iter().any(|e| e["event"] == "pushed"),
+        "{out}"
+    );
     let log = std::fs::read_to_string(env("FLOW_TEST_TOKEN_SERVER_LOG")).unwrap();
     assert!(!log.contains(&password), "token server log has no password");
 }
@@ -180,11 +282,15 @@ fn no_registry_and_unreachable_registry() {
     c.args(["build", "--push", "ci"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("the image name has no registry") && err.contains("pushy-api:latest"), "{err}");
+    assert!(
+        err.contains("the image name has no registry") && err.contains("pushy-api:latest"),
+        "{err}"
+    );
 
     let cfg = docker_config("{}");
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
+    c.env("DOCKER_CONFIG", cfg.path())
+        .args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("cannot reach the registry"), "{err}");
@@ -192,10 +298,14 @@ fn no_registry_and_unreachable_registry() {
     // A malformed config.json is an error naming it.
     let bad = docker_config("{ nope");
     let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", bad.path()).args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
+    c.env("DOCKER_CONFIG", bad.path())
+        .args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
     let (code, _, err) = run(c);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains(&bad.path().join("config.json").display().to_string()), "{err}");
+    assert!(
+        err.contains(&bad.path().join("config.json").display().to_string()),
+        "{err}"
+    );
 }
 
 /// The real `pass` helper (golang-docker-credential-helpers) behind `credsStore`, and a
@@ -217,9 +327,15 @@ fn credential_helpers_pass_and_run_once_per_registry() {
             .env("PASSWORD_STORE_DIR", home.join("store"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    sh("gpg --batch --passphrase '' --quick-gen-key 'flow test <flow@test.invalid>' default default never");
+    sh(
+        "gpg --batch --passphrase '' --quick-gen-key 'flow test <flow@test.invalid>' default default never",
+    );
     sh("pass init flow@test.invalid >/dev/null");
     sh(&format!(
         "printf '%s' '{{\"ServerURL\":\"{reg}\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' | docker-credential-pass store"
@@ -229,17 +345,26 @@ fn credential_helpers_pass_and_run_once_per_registry() {
     write(
         &bin,
         "docker-credential-counting",
-        &format!("#!/bin/sh\necho call >> {}\nexec docker-credential-pass \"$@\"\n", home.join("calls").display()),
+        &format!(
+            "#!/bin/sh\necho call >> {}\nexec docker-credential-pass \"$@\"\n",
+            home.join("calls").display()
+        ),
     );
-    std::fs::set_permissions(bin.join("docker-credential-counting"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        bin.join("docker-credential-counting"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
 
     let proj = home.join("proj");
     project(&proj, &["api", "worker", "web"]);
     for (config, counted) in [
         (r#"{"credsStore": "pass"}"#.to_string(), false),
-        (format!(r#"{{"credsStore": "nonexistent", "credHelpers": {{"{reg}": "counting"}}}}"#), true),
+        (
+            format!(r#"{{"credsStore": "nonexistent", "credHelpers": {{"{reg}": "counting"}}}}"#),
+            true,
+        ),
     ] {
         let cfg = docker_config(&config);
         let mut c = flow(&proj);
@@ -247,14 +372,31 @@ fn credential_helpers_pass_and_run_once_per_registry() {
             .env("GNUPGHOME", &gnupg)
             .env("PASSWORD_STORE_DIR", home.join("store"))
             .env("PATH", &path);
-        c.args(["build", "--push", "--progress", "plain", "--registry", &reg, "--tag", &unique("helper"), "ci"]);
+        c.args([
+            "build",
+            "--push",
+            "--progress",
+            "plain",
+            "--registry",
+            &reg,
+            "--tag",
+            &unique("helper"),
+            "ci",
+        ]);
         let (code, out, err) = run(c);
         assert_eq!(code, 0, "{config}\n{out}\n{err}");
         assert!(!out.contains(&password) && !err.contains(&password));
         if counted {
             let calls = std::fs::read_to_string(home.join("calls")).unwrap();
-            assert_eq!(calls.lines().count(), 1, "helper runs once per registry for three services");
+            assert_eq!(
+                calls.lines().count(),
+                1,
+                "helper runs once per registry for three services"
+            );
         }
     }
-    let _ = Command::new("gpgconf").args(["--kill", "gpg-agent"]).env("GNUPGHOME", &gnupg).status();
+    let _ = Command::new("gpgconf")
+        .args(["--kill", "gpg-agent"])
+        .env("GNUPGHOME", &gnupg)
+        .status();
 }

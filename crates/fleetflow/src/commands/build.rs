@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetflow_build::{
-    BuildError, BuildPlan, Engine, Outcome, PlanOptions, PushError, RunOptions, build_all, oci_labels,
+    BuildError, BuildPlan, Engine, Outcome, PlanOptions, PushError, RunOptions, build_all,
+    oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
 use fleetflow_registry::{CredentialStore, Credentials, Preflight, PreflightError};
@@ -19,8 +20,12 @@ use crate::output::{Mode, Printer};
 
 fn load_stage(args: &BuildArgs, messages: &Messages) -> Result<ResolvedStage, Box<ConfigError>> {
     let (services, stage) = args.services_and_stage();
-    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read { path: ".".into(), source })?;
-    let env_root = std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+        path: ".".into(),
+        source,
+    })?;
+    let env_root =
+        std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
     let location = discover(args.file.as_deref(), env_root.as_deref(), &cwd)?;
     let project = Project::load(location, stage.as_deref())?;
     for w in &project.warnings {
@@ -35,7 +40,11 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-fn make_plan(args: &BuildArgs, stage: &mut ResolvedStage, messages: &Messages) -> Result<BuildPlan, Code> {
+fn make_plan(
+    args: &BuildArgs,
+    stage: &mut ResolvedStage,
+    messages: &Messages,
+) -> Result<BuildPlan, Code> {
     for svc in &mut stage.services {
         if let Ok(spec) = &mut svc.build {
             for (k, v) in &args.build_args {
@@ -54,11 +63,21 @@ fn make_plan(args: &BuildArgs, stage: &mut ResolvedStage, messages: &Messages) -
     match BuildPlan::new(stage, &options) {
         Ok(p) => Ok(p),
         Err(BuildError::InvalidTag(e)) => {
-            print_error(messages, messages.invalid_tag(), Some(&e.to_string()), &[messages.invalid_tag_hint()]);
+            print_error(
+                messages,
+                messages.invalid_tag(),
+                Some(&e.to_string()),
+                &[messages.invalid_tag_hint()],
+            );
             Err(Code::Config)
         }
         Err(e) => {
-            print_error(messages, messages.invalid_image(), Some(&e.to_string()), &[messages.invalid_image_hint()]);
+            print_error(
+                messages,
+                messages.invalid_image(),
+                Some(&e.to_string()),
+                &[messages.invalid_image_hint()],
+            );
             Err(Code::Config)
         }
     }
@@ -68,7 +87,11 @@ fn print_auth_error(messages: &Messages, registry: &str, target: &str, detail: &
     let login = messages.auth_hint_login(registry);
     print_error(
         messages,
-        &format!("{}\n{}: {detail}", messages.auth_failed(), messages.detail_label()),
+        &format!(
+            "{}\n{}: {detail}",
+            messages.auth_failed(),
+            messages.detail_label()
+        ),
         Some(target),
         &[&login, messages.auth_hint_ci()],
     );
@@ -76,7 +99,10 @@ fn print_auth_error(messages: &Messages, registry: &str, target: &str, detail: &
 
 /// Before anything is built: every image has a registry, credentials are readable, and
 /// every target registry accepts them for push. Returns the credentials per registry.
-async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<String, Credentials>, Code> {
+async fn prepare_push(
+    plan: &BuildPlan,
+    messages: &Messages,
+) -> Result<HashMap<String, Credentials>, Code> {
     for b in &plan.builds {
         if b.repository.domain.is_none() && !b.repository.path.contains('/') {
             print_error(
@@ -91,7 +117,12 @@ async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<S
     let store = match CredentialStore::from_env() {
         Ok(s) => s,
         Err(e) => {
-            print_error(messages, messages.credentials_unreadable(), Some(&e.to_string()), &[]);
+            print_error(
+                messages,
+                messages.credentials_unreadable(),
+                Some(&e.to_string()),
+                &[],
+            );
             return Err(Code::Auth);
         }
     };
@@ -106,12 +137,19 @@ async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<S
                     creds.insert(registry.clone(), found.map(|(c, _)| c));
                 }
                 Err(e) => {
-                    print_error(messages, messages.credentials_unreadable(), Some(&e.to_string()), &[]);
+                    print_error(
+                        messages,
+                        messages.credentials_unreadable(),
+                        Some(&e.to_string()),
+                        &[],
+                    );
                     return Err(Code::Auth);
                 }
             }
         }
-        checks.entry((registry, b.repository.path.clone())).or_insert_with(|| b.references()[0].to_string());
+        checks
+            .entry((registry, b.repository.path.clone()))
+            .or_insert_with(|| b.references()[0].to_string());
     }
     let preflight = Preflight::default();
     let results = futures_util::future::join_all(checks.iter().map(|((registry, path), _)| {
@@ -123,7 +161,12 @@ async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<S
         match result {
             Ok(()) => {}
             Err(PreflightError::Unreachable { message, .. }) => {
-                print_error(messages, messages.registry_unreachable(), Some(target), &[&message]);
+                print_error(
+                    messages,
+                    messages.registry_unreachable(),
+                    Some(target),
+                    &[&message],
+                );
                 return Err(Code::Push);
             }
             Err(e @ (PreflightError::Unauthorized { .. } | PreflightError::Denied { .. })) => {
@@ -132,7 +175,10 @@ async fn prepare_push(plan: &BuildPlan, messages: &Messages) -> Result<HashMap<S
             }
         }
     }
-    Ok(creds.into_iter().filter_map(|(r, c)| Some((r, c?))).collect())
+    Ok(creds
+        .into_iter()
+        .filter_map(|(r, c)| Some((r, c?)))
+        .collect())
 }
 
 /// Run `flow build`.
@@ -172,12 +218,19 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let engine = match Engine::connect().await {
         Ok(e) => e,
         Err(e) => {
-            print_error(messages, messages.engine_unreachable(), Some(&e.to_string()), &[messages.engine_hint()]);
+            print_error(
+                messages,
+                messages.engine_unreachable(),
+                Some(&e.to_string()),
+                &[messages.engine_hint()],
+            );
             return Code::Other;
         }
     };
     let run_options = RunOptions {
-        jobs: args.jobs.map_or_else(fleetflow_build::default_jobs, usize::from),
+        jobs: args
+            .jobs
+            .map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
         push,
     };
@@ -186,7 +239,11 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     if let Some(path) = &args.metadata_file {
         if let Err(e) = write_metadata(path, &plan, &outcomes) {
             print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
-            return if code == Code::Success { Code::Other } else { code };
+            return if code == Code::Success {
+                Code::Other
+            } else {
+                code
+            };
         }
     }
     code
@@ -210,7 +267,10 @@ fn report(
     for o in outcomes {
         match &o.result {
             Ok(img) => {
-                printer.finish(&o.service, format!("{} {}", messages.built(), seconds(o.elapsed)));
+                printer.finish(
+                    &o.service,
+                    format!("{} {}", messages.built(), seconds(o.elapsed)),
+                );
                 printer.json(json!({
                     "event": "built", "service": o.service, "image_id": img.id,
                     "references": refs_of(o), "seconds": o.elapsed.as_secs_f64(),
@@ -275,7 +335,11 @@ fn report(
                         println!("{r}");
                     }
                 }
-                let cancelled = if args.push { format!(", {}", messages.cancelled()) } else { String::new() };
+                let cancelled = if args.push {
+                    format!(", {}", messages.cancelled())
+                } else {
+                    String::new()
+                };
                 printer.line(&format!(
                     "{} {}: {} {} ({}) {}{cancelled}",
                     printer.paint("32", "✓"),
@@ -286,9 +350,12 @@ fn report(
                     refs.join(", ")
                 ));
             }
-            (Err(BuildError::Cancelled), _) => {
-                printer.line(&format!("{} {}: {}", printer.paint("33", "-"), o.service, messages.cancelled()))
-            }
+            (Err(BuildError::Cancelled), _) => printer.line(&format!(
+                "{} {}: {}",
+                printer.paint("33", "-"),
+                o.service,
+                messages.cancelled()
+            )),
             (Err(e), _) => printer.line(&format!(
                 "{} {}: {} {} — {e}",
                 printer.paint("31", "✗"),
@@ -300,15 +367,28 @@ fn report(
     }
     print_skipped(plan, printer, messages);
 
-    let build_failures: Vec<&Outcome> =
-        outcomes.iter().filter(|o| matches!(&o.result, Err(e) if !matches!(e, BuildError::Cancelled))).collect();
-    let cancelled = outcomes.iter().filter(|o| matches!(o.result, Err(BuildError::Cancelled))).count();
-    let push_errors: Vec<&PushError> = outcomes.iter().filter_map(|o| o.push.as_ref()?.as_ref().err()).collect();
+    let build_failures: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(&o.result, Err(e) if !matches!(e, BuildError::Cancelled)))
+        .collect();
+    let cancelled = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, Err(BuildError::Cancelled)))
+        .count();
+    let push_errors: Vec<&PushError> = outcomes
+        .iter()
+        .filter_map(|o| o.push.as_ref()?.as_ref().err())
+        .collect();
     if mode != Mode::Json {
         for o in &build_failures {
             match &o.result {
                 Err(BuildError::Failed { log, message, .. }) => {
-                    eprintln!("\n----- {} {} -----\n{}", messages.build_log_of(), o.service, log.trim_end());
+                    eprintln!(
+                        "\n----- {} {} -----\n{}",
+                        messages.build_log_of(),
+                        o.service,
+                        log.trim_end()
+                    );
                     eprintln!("----- {message} -----");
                 }
                 Err(e) => eprintln!("{}: {}: {e}", messages.error_heading(), o.service),
@@ -325,7 +405,11 @@ fn report(
                 }
                 PushError::Failed { reference, message } => print_error(
                     messages,
-                    &format!("{}\n{}: {message}", messages.push_failed(), messages.detail_label()),
+                    &format!(
+                        "{}\n{}: {message}",
+                        messages.push_failed(),
+                        messages.detail_label()
+                    ),
                     Some(reference),
                     &[messages.push_failed_hint()],
                 ),
@@ -346,7 +430,10 @@ fn report(
             eprintln!("{}: {}", messages.error_heading(), messages.builds_failed());
         }
         Code::BuildFailed
-    } else if push_errors.iter().any(|e| matches!(e, PushError::Auth { .. })) {
+    } else if push_errors
+        .iter()
+        .any(|e| matches!(e, PushError::Auth { .. }))
+    {
         Code::Auth
     } else if !push_errors.is_empty() {
         Code::Push
@@ -356,7 +443,11 @@ fn report(
 }
 
 /// `--metadata-file`: what a deploy step needs, written atomically.
-fn write_metadata(path: &std::path::Path, plan: &BuildPlan, outcomes: &[Outcome]) -> std::io::Result<()> {
+fn write_metadata(
+    path: &std::path::Path,
+    plan: &BuildPlan,
+    outcomes: &[Outcome],
+) -> std::io::Result<()> {
     let mut services = serde_json::Map::new();
     for o in outcomes {
         let Ok(img) = &o.result else { continue };
@@ -368,8 +459,15 @@ fn write_metadata(path: &std::path::Path, plan: &BuildPlan, outcomes: &[Outcome]
         services.insert(o.service.clone(), entry);
     }
     let doc = json!({ "project": plan.project, "stage": plan.stage, "services": services });
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)?;
     std::fs::rename(&tmp, path)
 }
