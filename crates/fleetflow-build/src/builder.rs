@@ -80,9 +80,25 @@ impl Engine {
         let started = Instant::now();
         let service = job.service.as_str();
         let refs = job.references();
+        // Labels go into the Dockerfile as one LABEL step when it can be rewritten safely
+        // (see dockerfile.rs); otherwise through the API, one step per label.
+        let original = std::fs::read_to_string(&job.spec.dockerfile).map_err(|source| {
+            BuildError::Context {
+                path: job.spec.dockerfile.clone(),
+                source,
+            }
+        })?;
+        let rewritten =
+            crate::dockerfile::with_labels(&original, job.spec.target.as_deref(), &job.labels);
+        let api_labels = if rewritten.is_some() {
+            HashMap::new()
+        } else {
+            job.labels.clone().into_iter().collect()
+        };
         let ctx = context::stream(&ContextSpec {
             context: job.spec.context.clone(),
             dockerfile: job.spec.dockerfile.clone(),
+            dockerfile_text: rewritten.filter(|_| !job.labels.is_empty()),
         })?;
         let options = BuildImageOptions {
             dockerfile: ctx.dockerfile_in_tar.clone(),
@@ -92,12 +108,7 @@ impl Engine {
             rm: true,
             forcerm: true,
             buildargs: Some(job.spec.args.iter().cloned().collect::<HashMap<_, _>>()),
-            labels: Some(
-                job.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+            labels: Some(api_labels),
             target: job.spec.target.clone().unwrap_or_default(),
             ..Default::default()
         };

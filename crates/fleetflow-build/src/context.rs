@@ -23,6 +23,8 @@ pub struct ContextSpec {
     pub context: PathBuf,
     /// The Dockerfile (inside or outside the context).
     pub dockerfile: PathBuf,
+    /// Send this text as the Dockerfile instead of the file's contents (a rewritten copy).
+    pub dockerfile_text: Option<String>,
 }
 
 /// A context ready to stream: the Dockerfile name the engine must use, and the tar.
@@ -144,11 +146,16 @@ pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     // A Dockerfile inside the context is sent at its own path even when `.dockerignore`
     // excludes it (the engine drops it again after reading it, as with the docker CLI).
     // One outside the context is added under a hidden name that the `.dockerignore` we
-    // send also lists, so the engine removes it before COPY/ADD can see it.
-    let inside = dockerfile
-        .strip_prefix(&context)
-        .ok()
-        .map(|p| p.to_string_lossy().replace('\\', "/"));
+    // send also lists, so the engine removes it before COPY/ADD can see it. A rewritten
+    // Dockerfile (`dockerfile_text`) is always sent under the hidden name.
+    let text = spec.dockerfile_text.clone();
+    let inside = match &text {
+        Some(_) => None,
+        None => dockerfile
+            .strip_prefix(&context)
+            .ok()
+            .map(|p| p.to_string_lossy().replace('\\', "/")),
+    };
     let (dockerfile_in_tar, injected) = match inside {
         Some(rel) => (rel, None),
         None => {
@@ -161,14 +168,11 @@ pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     let err_tx = tx.clone();
     let in_tar = dockerfile_in_tar.clone();
     std::thread::spawn(move || {
-        let result = write_tar(
-            &context,
-            &dockerfile,
-            &in_tar,
-            injected.as_deref(),
-            &ignore,
-            tx,
-        );
+        let source = match text {
+            Some(t) => DockerfileSource::Text(t),
+            None => DockerfileSource::File(dockerfile),
+        };
+        let result = write_tar(&context, &source, &in_tar, injected.as_deref(), &ignore, tx);
         if let Err(e) = result {
             let _ = err_tx.blocking_send(Err(e));
         }
@@ -179,9 +183,14 @@ pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     })
 }
 
+enum DockerfileSource {
+    File(PathBuf),
+    Text(String),
+}
+
 fn write_tar(
     context: &Path,
-    dockerfile: &Path,
+    dockerfile: &DockerfileSource,
     dockerfile_in_tar: &str,
     injected: Option<&str>,
     ignore: &DockerIgnore,
@@ -204,7 +213,10 @@ fn write_tar(
         tar.append_path_with_name(abs, rel)
     })?;
     if !dockerfile_sent {
-        tar.append_path_with_name(dockerfile, dockerfile_in_tar)?;
+        match dockerfile {
+            DockerfileSource::File(path) => tar.append_path_with_name(path, dockerfile_in_tar)?,
+            DockerfileSource::Text(text) => append_text(&mut tar, dockerfile_in_tar, text)?,
+        }
     }
     if let Some(name) = injected {
         // With no .dockerignore of the user's, the one we make also lists itself, so the
@@ -219,14 +231,18 @@ fn write_tar(
         }
         text.push_str(name);
         text.push('\n');
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, ".dockerignore", text.as_bytes())?;
+        append_text(&mut tar, ".dockerignore", &text)?;
     }
     let mut w = tar.into_inner()?;
     w.flush()
+}
+
+fn append_text<W: Write>(tar: &mut tar::Builder<W>, name: &str, text: &str) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, name, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -252,6 +268,7 @@ mod tests {
         let files = list_files(&ContextSpec {
             context: p.into(),
             dockerfile: p.join("Dockerfile"),
+            dockerfile_text: None,
         })
         .unwrap();
         assert_eq!(
@@ -270,6 +287,7 @@ mod tests {
         let mut s = stream(&ContextSpec {
             context: ctx,
             dockerfile: t.path().join("Dockerfile.api"),
+            dockerfile_text: Some("FROM scratch\nLABEL a=b\n".into()),
         })
         .unwrap();
         let mut all = Vec::new();
@@ -291,5 +309,17 @@ mod tests {
         assert!(names.contains(&s.dockerfile_in_tar));
         assert!(s.dockerfile_in_tar.starts_with(".flow-dockerfile-"));
         assert!(names.contains(&".dockerignore".to_string()));
+        let mut ar = tar::Archive::new(&all[..]);
+        let mut sent = String::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_string_lossy() == s.dockerfile_in_tar {
+                std::io::Read::read_to_string(&mut e, &mut sent).unwrap();
+            }
+        }
+        assert_eq!(
+            sent, "FROM scratch\nLABEL a=b\n",
+            "the rewritten text is sent"
+        );
     }
 }

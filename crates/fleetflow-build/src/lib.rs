@@ -8,6 +8,7 @@
 
 mod builder;
 pub mod context;
+mod dockerfile;
 mod dockerignore;
 mod engine;
 mod error;

@@ -95,7 +95,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
 
-    /// Builds to run at once (default: number of CPUs, at least 2).
+    /// Builds (and pushes) to run at once (default: 16).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
