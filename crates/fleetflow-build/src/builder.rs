@@ -82,14 +82,14 @@ impl Engine {
         let refs = job.references();
         // Labels go into the Dockerfile as one LABEL step when it can be rewritten safely
         // (see dockerfile.rs); otherwise through the API, one step per label.
-        let original = std::fs::read_to_string(&job.spec.dockerfile).map_err(|source| {
-            BuildError::Context {
+        let original =
+            std::fs::read(&job.spec.dockerfile).map_err(|source| BuildError::Context {
                 path: job.spec.dockerfile.clone(),
                 source,
-            }
-        })?;
-        let rewritten =
-            crate::dockerfile::with_labels(&original, job.spec.target.as_deref(), &job.labels);
+            })?;
+        let rewritten = String::from_utf8(original).ok().and_then(|text| {
+            crate::dockerfile::with_labels(&text, job.spec.target.as_deref(), &job.labels)
+        });
         let api_labels = if rewritten.is_some() {
             HashMap::new()
         } else {

@@ -201,7 +201,7 @@ fn write_tar(
         tx,
     });
     tar.follow_symlinks(false);
-    tar.mode(tar::HeaderMode::Deterministic);
+    tar.mode(tar::HeaderMode::Complete);
     let mut dockerfile_sent = false;
     walk(context, ignore, &mut |rel, abs| {
         if rel == ".dockerignore" && injected.is_some() {
@@ -210,11 +210,11 @@ fn write_tar(
         if rel == dockerfile_in_tar {
             dockerfile_sent = true;
         }
-        tar.append_path_with_name(abs, rel)
+        append_entry(&mut tar, abs, rel)
     })?;
     if !dockerfile_sent {
         match dockerfile {
-            DockerfileSource::File(path) => tar.append_path_with_name(path, dockerfile_in_tar)?,
+            DockerfileSource::File(path) => append_entry(&mut tar, path, dockerfile_in_tar)?,
             DockerfileSource::Text(text) => append_text(&mut tar, dockerfile_in_tar, text)?,
         }
     }
@@ -235,6 +235,30 @@ fn write_tar(
     }
     let mut w = tar.into_inner()?;
     w.flush()
+}
+
+/// One file, folder or symlink with its mode and mtime, owned by root (as the docker CLI
+/// sends contexts: permissions such as 0600 or setuid survive).
+fn append_entry<W: Write>(tar: &mut tar::Builder<W>, abs: &Path, rel: &str) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(abs)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    header.set_uid(0);
+    header.set_gid(0);
+    let _ = header.set_username("");
+    let _ = header.set_groupname("");
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target = std::fs::read_link(abs)?;
+        tar.append_link(&mut header, rel, target)
+    } else if kind.is_dir() {
+        header.set_size(0);
+        tar.append_data(&mut header, rel, io::empty())
+    } else if kind.is_file() {
+        tar.append_data(&mut header, rel, std::fs::File::open(abs)?)
+    } else {
+        Ok(()) // sockets, fifos and devices are not sent (as with the docker CLI)
+    }
 }
 
 fn append_text<W: Write>(tar: &mut tar::Builder<W>, name: &str, text: &str) -> io::Result<()> {

@@ -31,7 +31,10 @@ impl Engine {
         };
         let docker = Docker::connect_with_host(&host)
             .map_err(unreachable)?
-            .with_request_modifier(reencode_registry_headers);
+            .with_request_modifier(reencode_registry_headers)
+            // bollard's 120 s default covers waiting for the response headers, which for a
+            // build only arrive once the whole context is uploaded.
+            .with_timeout(std::time::Duration::from_secs(3600));
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
         Ok(Engine {

@@ -99,7 +99,20 @@ impl BuildPlan {
         let mut skipped = Vec::new();
         for svc in &stage.services {
             match &svc.build {
-                Ok(spec) => builds.push(plan_service(stage, svc, spec, opts)?),
+                Ok(spec) => {
+                    // A broken .dockerignore is a configuration error, found before building.
+                    let path = spec.context.join(".dockerignore");
+                    crate::DockerIgnore::load(&spec.context)
+                        .map_err(|source| BuildError::Context {
+                            path: path.clone(),
+                            source,
+                        })?
+                        .map_err(|e| BuildError::DockerIgnore {
+                            path,
+                            message: e.to_string(),
+                        })?;
+                    builds.push(plan_service(stage, svc, spec, opts)?)
+                }
                 Err(reason) => skipped.push((svc.name.clone(), reason.clone())),
             }
         }
@@ -125,7 +138,12 @@ fn plan_service(
     };
     let name = match &svc.image {
         Some(image) => image.clone(),
-        None => format!("{}-{}", sanitize(&stage.project), sanitize(&svc.name)),
+        // A project name with nothing usable in a repository name (e.g. all non-ASCII)
+        // leaves just the service name.
+        None => match sanitize(&stage.project) {
+            p if p.is_empty() => sanitize(&svc.name),
+            p => format!("{p}-{}", sanitize(&svc.name)),
+        },
     };
     let mut reference = Reference::parse(&name).map_err(err)?;
     let registry = opts
@@ -242,6 +260,14 @@ mod tests {
         };
         let plan = BuildPlan::new(&st, &opts).unwrap();
         assert_eq!(refs(&plan)[1], "localhost:5000/my-shop-worker:2.0");
+    }
+
+    #[test]
+    fn non_ascii_project_names_leave_the_service_name() {
+        let mut st = stage(vec![svc("api", None, None)], None);
+        st.project = "ショップ".into();
+        let plan = BuildPlan::new(&st, &PlanOptions::default()).unwrap();
+        assert_eq!(refs(&plan), vec!["api:latest"]);
     }
 
     #[test]

@@ -93,6 +93,19 @@ pub struct BuildSpec {
 }
 
 impl Project {
+    /// The stage used when none is given: the one named `default`, else the only stage.
+    pub fn implicit_stage(&self) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|s| s.name == "default")
+            .or(if self.stages.len() == 1 {
+                self.stages.first()
+            } else {
+                None
+            })
+            .map(|s| s.name.as_str())
+    }
+
     fn stage_locations(&self) -> Vec<(String, Location)> {
         self.stages
             .iter()
@@ -122,14 +135,8 @@ impl Project {
             })?),
             None if self.stages.is_empty() => None,
             None => Some(
-                self.stages
-                    .iter()
-                    .find(|s| s.name == "default")
-                    .or(if self.stages.len() == 1 {
-                        self.stages.first()
-                    } else {
-                        None
-                    })
+                self.implicit_stage()
+                    .and_then(|name| self.stages.iter().find(|s| s.name == name))
                     .ok_or_else(|| ConfigError::NoStage {
                         file: main_file.clone(),
                         available: self.stage_locations(),
@@ -309,9 +316,8 @@ impl Project {
 
         let mut args = Vec::new();
         for (k, v) in &def.build_args {
-            let once = self.expand(vars, v)?;
             let value = vars
-                .expand_single(&once)
+                .expand_build_arg(&v.value)
                 .map_err(|name| self.undefined(name, v))?;
             args.push((k.clone(), value));
         }

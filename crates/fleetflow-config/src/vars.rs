@@ -3,7 +3,7 @@
 //! Precedence, highest first: stage `variables`, top-level `variables`, `.env.{stage}`,
 //! `.env`, the process environment. We substitute inside parsed string values (not in
 //! the raw text, as FleetFlow's Tera pass did) so that an undefined variable is reported
-//! at the exact value that uses it; see design/config.md.
+//! at the exact value that uses it; see design/architecture.md ("Variables without Tera").
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,31 +38,47 @@ impl Variables {
 
     /// Replace every `{{ NAME }}` in `text`. On an undefined name, returns it.
     pub fn expand(&self, text: &str) -> Result<String, String> {
-        self.substitute(text, "{{", "}}")
+        self.substitute(text, false)
     }
 
-    /// Replace every `{NAME}` (single braces, FleetFlow's build-arg form) in `text`.
-    /// Only identifiers are placeholders, so JSON such as `{"a":1}` is left alone.
-    pub fn expand_single(&self, text: &str) -> Result<String, String> {
-        self.substitute(text, "{", "}")
+    /// Replace `{{ NAME }}` and FleetFlow's build-arg form `{NAME}` in one pass (so a
+    /// value is never expanded twice). Only identifiers are placeholders, so JSON such as
+    /// `{"a":1}` is left alone.
+    pub fn expand_build_arg(&self, text: &str) -> Result<String, String> {
+        self.substitute(text, true)
     }
 
-    fn substitute(&self, text: &str, open: &str, close: &str) -> Result<String, String> {
+    fn substitute(&self, text: &str, single_braces: bool) -> Result<String, String> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
-        while let Some(start) = rest.find(open) {
-            let after = &rest[start + open.len()..];
-            let Some(end) = after.find(close) else { break };
-            let name = after[..end].trim();
-            if !is_identifier(name) {
-                out.push_str(&rest[..start + open.len()]);
-                rest = after;
-                continue;
-            }
-            let value = self.get(name).ok_or_else(|| name.to_string())?;
+        while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
-            out.push_str(value);
-            rest = &after[end + close.len()..];
+            let tail = &rest[start..];
+            let (open, close) = if tail.starts_with("{{") {
+                ("{{", "}}")
+            } else {
+                ("{", "}")
+            };
+            let placeholder = (open == "{{" || single_braces)
+                .then(|| tail[open.len()..].find(close))
+                .flatten()
+                .map(|end| {
+                    (
+                        tail[open.len()..open.len() + end].trim(),
+                        open.len() + end + close.len(),
+                    )
+                })
+                .filter(|(name, _)| is_identifier(name));
+            match placeholder {
+                Some((name, len)) => {
+                    out.push_str(self.get(name).ok_or_else(|| name.to_string())?);
+                    rest = &tail[len..];
+                }
+                None => {
+                    out.push_str(&tail[..open.len()]);
+                    rest = &tail[open.len()..];
+                }
+            }
         }
         out.push_str(rest);
         Ok(out)
@@ -122,9 +138,18 @@ mod tests {
         assert_eq!(v.expand("x-{{ A }}-{{B}}").unwrap(), "x-stage-env");
         assert_eq!(v.expand("{{ MISSING }}"), Err("MISSING".to_string()));
         assert_eq!(
-            v.expand_single("{A}:{\"json\":1}").unwrap(),
+            v.expand_build_arg("{A}:{\"json\":1}").unwrap(),
             "stage:{\"json\":1}"
         );
+        assert_eq!(v.expand_build_arg("{{ A }}-{B}").unwrap(), "stage-env");
+        assert_eq!(
+            v.expand("{A}").unwrap(),
+            "{A}",
+            "single braces only in build args"
+        );
+        // A value is not expanded again: `{NOPE}` inside X's value stays.
+        let v2 = Variables::from_layers([vec![("X", "{NOPE}")]]);
+        assert_eq!(v2.expand_build_arg("{{ X }}").unwrap(), "{NOPE}");
         assert_eq!(v.expand("no {{ vars"), Ok("no {{ vars".into()));
     }
 

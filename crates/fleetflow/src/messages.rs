@@ -70,6 +70,13 @@ impl Messages {
             "タグは英数字・`_`・`.`・`-` の 1〜128 文字で、`.` や `-` で始めることはできません",
         )
     }
+    /// Hint for an invalid tag written in flow.kdl.
+    pub fn invalid_tag_in_file_hint(&self) -> &'static str {
+        self.pick(
+            "if the tag comes from flow.kdl, fix `version`, `image_tag` or the tag in `image`, or pass --tag",
+            "flow.kdl のタグの場合は `version`・`image_tag`・`image` のタグを修正するか、--tag を指定してください",
+        )
+    }
     /// Heading of an invalid image name.
     pub fn invalid_image(&self) -> &'static str {
         self.pick("the image name is invalid", "イメージ名が不正です")

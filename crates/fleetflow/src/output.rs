@@ -90,9 +90,7 @@ impl Printer {
     /// Print a line on stdout, above any live bars.
     pub fn line(&self, text: &str) {
         match self.mode {
-            Mode::Tty => {
-                let _ = self.multi.println(text);
-            }
+            Mode::Tty => self.multi.suspend(|| println!("{text}")),
             Mode::Plain => {
                 let _g = self.lock.lock();
                 let mut out = std::io::stdout().lock();

@@ -238,6 +238,13 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
         &format!("FROM {base}\nCOPY . /app/\n"),
     );
     write(r, "app/main.sh", "echo app\n");
+    write(r, "app/secret.key", "k\n");
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(r.join(p), std::os::unix::fs::PermissionsExt::from_mode(m))
+            .unwrap()
+    };
+    mode("app/secret.key", 0o600);
+    mode("app/main.sh", 0o755);
     let git = |args: &[&str]| {
         let s = std::process::Command::new("git")
             .current_dir(r)
@@ -305,8 +312,16 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
     let image = format!("git-demo-app:{t1}");
     assert_eq!(
         in_image(&image, "ls -A /app | tr '\\n' ' '"),
-        "main.sh",
+        "main.sh secret.key",
         "hidden Dockerfile is not copied"
+    );
+    assert_eq!(
+        in_image(
+            &image,
+            "stat -c %a /app/main.sh /app/secret.key | tr '\\n' ' '"
+        ),
+        "755 600",
+        "file modes survive"
     );
     let labels: serde_json::Value = serde_json::from_str(&docker(&[
         "image",

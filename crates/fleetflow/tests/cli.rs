@@ -167,3 +167,54 @@ fn dry_run_plans_names_tags_and_stage_flags() {
     assert_eq!(code, 0);
     assert!(out.contains("Target: release"), "{out}");
 }
+
+#[test]
+fn implicit_stage_loads_its_stage_file() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "Dockerfile.api", "FROM scratch\n");
+    write(
+        t.path(),
+        "flow.kdl",
+        "service \"api\" { target \"dev\" }\nstage \"live\" { service \"api\" }\n",
+    );
+    write(
+        t.path(),
+        "flow.live.kdl",
+        "service \"api\" { target \"production\" }\n",
+    );
+    let mut c = flow_offline(t.path());
+    c.args(["build", "--dry-run"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Target: production"),
+        "the only stage's flow.live.kdl applies: {out}"
+    );
+}
+
+#[test]
+fn broken_dockerignore_and_push_without_registry_exit_2_before_building() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "Dockerfile.api", "FROM scratch\n");
+    write(
+        t.path(),
+        "flow.kdl",
+        "service \"api\"\nstage \"ci\" { service \"api\" }\n",
+    );
+    write(t.path(), ".dockerignore", "ok\n[z-a\n");
+    let mut c = flow_offline(t.path());
+    c.args(["build", "--dry-run", "ci"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(".dockerignore") && err.contains("line 2"),
+        "{err}"
+    );
+
+    std::fs::remove_file(t.path().join(".dockerignore")).unwrap();
+    let mut c = flow_offline(t.path());
+    c.args(["build", "--dry-run", "--push", "ci"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the image name has no registry"), "{err}");
+}

@@ -9,7 +9,7 @@ use fleetflow_build::{
     oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
-use fleetflow_registry::{CredentialStore, Credentials, Preflight, PreflightError};
+use fleetflow_registry::{CredentialStore, Credentials, Preflight, PreflightError, ReferenceError};
 use serde_json::json;
 
 use super::{print_diagnostic, print_error};
@@ -27,7 +27,13 @@ fn load_stage(args: &BuildArgs, messages: &Messages) -> Result<ResolvedStage, Bo
     let env_root =
         std::env::var_os(fleetflow_config::ENV_PROJECT_ROOT).map(std::path::PathBuf::from);
     let location = discover(args.file.as_deref(), env_root.as_deref(), &cwd)?;
-    let project = Project::load(location, stage.as_deref())?;
+    let mut project = Project::load(location.clone(), stage.as_deref())?;
+    if stage.is_none() {
+        // The stage is chosen by the file itself: load its flow.{stage}.kdl too.
+        if let Some(implicit) = project.implicit_stage().map(str::to_string) {
+            project = Project::load(location, Some(&implicit))?;
+        }
+    }
     for w in &project.warnings {
         eprintln!("{}: {w}", messages.warning_heading());
     }
@@ -71,12 +77,38 @@ fn make_plan(
             );
             Err(Code::Config)
         }
-        Err(e) => {
+        Err(
+            e @ BuildError::Reference {
+                source: ReferenceError::InvalidTag { .. },
+                ..
+            },
+        ) => {
+            print_error(
+                messages,
+                messages.invalid_tag(),
+                Some(&e.to_string()),
+                &[
+                    messages.invalid_tag_hint(),
+                    messages.invalid_tag_in_file_hint(),
+                ],
+            );
+            Err(Code::Config)
+        }
+        Err(e @ BuildError::Reference { .. }) => {
             print_error(
                 messages,
                 messages.invalid_image(),
                 Some(&e.to_string()),
                 &[messages.invalid_image_hint()],
+            );
+            Err(Code::Config)
+        }
+        Err(e) => {
+            print_error(
+                messages,
+                messages.config_invalid(),
+                Some(&e.to_string()),
+                &[],
             );
             Err(Code::Config)
         }
@@ -97,12 +129,8 @@ fn print_auth_error(messages: &Messages, registry: &str, target: &str, detail: &
     );
 }
 
-/// Before anything is built: every image has a registry, credentials are readable, and
-/// every target registry accepts them for push. Returns the credentials per registry.
-async fn prepare_push(
-    plan: &BuildPlan,
-    messages: &Messages,
-) -> Result<HashMap<String, Credentials>, Code> {
+/// Every image must name a registry (or at least a namespace) to be pushed.
+fn check_registries(plan: &BuildPlan, messages: &Messages) -> Result<(), Code> {
     for b in &plan.builds {
         if b.repository.domain.is_none() && !b.repository.path.contains('/') {
             print_error(
@@ -114,6 +142,16 @@ async fn prepare_push(
             return Err(Code::Config);
         }
     }
+    Ok(())
+}
+
+/// Before anything is built: every image has a registry, credentials are readable, and
+/// every target registry accepts them for push. Returns the credentials per registry.
+async fn prepare_push(
+    plan: &BuildPlan,
+    messages: &Messages,
+) -> Result<HashMap<String, Credentials>, Code> {
+    check_registries(plan, messages)?;
     let store = match CredentialStore::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -198,6 +236,11 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let printer = Arc::new(Printer::new(mode, &plan.builds, &plan.root));
 
     if args.dry_run {
+        if args.push {
+            if let Err(code) = check_registries(&plan, messages) {
+                return code;
+            }
+        }
         print_plan(&plan, &printer, mode);
         return Code::Success;
     }
