@@ -159,7 +159,9 @@ pub fn stream(spec: &ContextSpec) -> Result<ContextStream, BuildError> {
     let (dockerfile_in_tar, injected) = match inside {
         Some(rel) => (rel, None),
         None => {
-            let name = format!(".flow-dockerfile-{}", std::process::id());
+            // A fixed name: the .dockerignore we send lists it, and COPY of that file
+            // must not differ between runs or every build would miss the cache.
+            let name = ".flow-dockerfile".to_string();
             (name.clone(), Some(name))
         }
     };
@@ -331,7 +333,7 @@ mod tests {
             .collect();
         assert!(names.contains(&"big.bin".to_string()));
         assert!(names.contains(&s.dockerfile_in_tar));
-        assert!(s.dockerfile_in_tar.starts_with(".flow-dockerfile-"));
+        assert_eq!(s.dockerfile_in_tar, ".flow-dockerfile");
         assert!(names.contains(&".dockerignore".to_string()));
         let mut ar = tar::Archive::new(&all[..]);
         let mut sent = String::new();

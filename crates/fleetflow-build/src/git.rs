@@ -36,35 +36,44 @@ pub fn public_source_url(url: &str) -> String {
     }
 }
 
-/// The `created` time: `SOURCE_DATE_EPOCH` if set (reproducible builds), else now.
-fn created() -> String {
-    let now = std::env::var("SOURCE_DATE_EPOCH")
+fn rfc3339(unix: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
         .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .unwrap_or_else(time::OffsetDateTime::now_utc);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
-/// OCI labels for images built from `root`. `version` is the first `--tag` when given,
-/// else `git describe`. Outside a git repository only `created` (and `version` when
-/// given) are set.
+/// OCI labels for images built from `root`, filled from git; outside a git repository
+/// there are none (there is no revision or source to record, and a label alone would
+/// cost the classic builder a build step for nothing).
+///
+/// `created` is `SOURCE_DATE_EPOCH` when set, else the commit time of HEAD: the same
+/// commit gives the same labels, so an unchanged service stays fully cached and its push
+/// finds every blob already there. `version` is the first `--tag` when given, else
+/// `git describe --tags --always --dirty`.
 pub fn oci_labels(root: &Path, version: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.created".into(), created());
+    let Some(revision) = git(root, &["rev-parse", "HEAD"]) else {
+        return labels;
+    };
+    let created = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .or_else(|| git(root, &["log", "-1", "--format=%ct"]))
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(rfc3339);
+    if let Some(created) = created {
+        labels.insert("org.opencontainers.image.created".into(), created);
+    }
+    labels.insert("org.opencontainers.image.revision".into(), revision);
+    if let Some(url) = git(root, &["remote", "get-url", "origin"]) {
+        labels.insert(
+            "org.opencontainers.image.source".into(),
+            public_source_url(&url),
+        );
+    }
     let version = version
         .map(str::to_string)
         .or_else(|| git(root, &["describe", "--tags", "--always", "--dirty"]));
-    if let Some(rev) = git(root, &["rev-parse", "HEAD"]) {
-        labels.insert("org.opencontainers.image.revision".into(), rev);
-        if let Some(url) = git(root, &["remote", "get-url", "origin"]) {
-            labels.insert(
-                "org.opencontainers.image.source".into(),
-                public_source_url(&url),
-            );
-        }
-    }
     if let Some(v) = version {
         labels.insert("org.opencontainers.image.version".into(), v);
     }
@@ -74,6 +83,13 @@ pub fn oci_labels(root: &Path, version: Option<&str>) -> BTreeMap<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_labels_outside_git() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(oci_labels(t.path(), Some("v1")).is_empty());
+        assert_eq!(rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+    }
 
     #[test]
     fn source_urls_lose_credentials() {

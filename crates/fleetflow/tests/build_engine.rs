@@ -5,10 +5,39 @@ mod common;
 
 use common::{copy_dir, docker, env, flow, in_image, repo_root, run, unique, write};
 
+/// The shop example in a fresh git repository (the OCI labels come from git).
 fn shop_copy() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     copy_dir(&repo_root().join("examples/shop"), t.path());
+    git(t.path(), &["init", "-q"]);
+    git(t.path(), &["add", "-A"]);
+    git(
+        t.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "shop",
+        ],
+    );
     t
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
@@ -84,11 +113,47 @@ fn shop_dev_builds_every_feature() {
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["org.example.team"], "storefront");
     assert_eq!(labels["org.opencontainers.image.version"], tag.as_str());
-    assert!(
-        labels["org.opencontainers.image.created"]
-            .as_str()
-            .unwrap()
-            .starts_with("20")
+    // created = the commit time (reproducible), in RFC 3339.
+    let commit_time: i64 = git(shop.path(), &["log", "-1", "--format=%ct"])
+        .parse()
+        .unwrap();
+    let expected = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{commit_time}"),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        String::from_utf8_lossy(&expected.stdout).trim()
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        git(shop.path(), &["rev-parse", "HEAD"]).as_str()
+    );
+
+    // Same commit, same labels: a second build is fully cached and gives the same image.
+    let id_before = docker(&["image", "inspect", "--format", "{{.Id}}", &web]);
+    let mut c = flow(shop.path());
+    c.args([
+        "build",
+        "--progress",
+        "plain",
+        "--tag",
+        &tag,
+        "-s",
+        "dev",
+        "web",
+    ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &web]),
+        id_before,
+        "{out}"
     );
 }
 
