@@ -7,7 +7,9 @@
 #    with the offline base image flow-test/busybox, plus registries on 127.0.0.1;
 # 2. builds flow in release mode;
 # 3. runs `flow build -f examples/shop/flow.kdl dev` against that dockerd;
-# 4. shows the images it made.
+# 4. shows the images it made;
+# 5. builds and pushes the prod stage to the local plain-HTTP registry and shows
+#    the pushed references with their digests (what a deploy step consumes).
 #
 # The environment is left running afterwards (also if a step fails), so you
 # can poke at it; the script ends by saying how to use and stop it.
@@ -43,3 +45,16 @@ target/release/flow build -f examples/shop/flow.kdl dev
 
 section "docker images (on $DOCKER_HOST)"
 docker images
+
+section "flow build --push prod (to the local registry $FLOW_TEST_REGISTRY_PLAIN)"
+# A private, empty Docker config: the demo registry needs no login.
+DOCKER_CONFIG=$(mktemp -d)
+export DOCKER_CONFIG
+echo '{}' >"$DOCKER_CONFIG/config.json"
+target/release/flow build -f examples/shop/flow.kdl --push --registry "$FLOW_TEST_REGISTRY_PLAIN/shop" \
+  --tag demo --metadata-file "$DOCKER_CONFIG/images.json" prod
+section "--metadata-file (exact references for a deploy step)"
+cat "$DOCKER_CONFIG/images.json"
+echo
+section "Registry catalog"
+curl -fsS "http://$FLOW_TEST_REGISTRY_PLAIN/v2/_catalog"; echo
