@@ -50,7 +50,8 @@ pub fn list_files(spec: &ContextSpec) -> Result<Vec<String>, BuildError> {
     Ok(out)
 }
 
-fn load_ignore(context: &Path) -> Result<DockerIgnore, BuildError> {
+/// Read and compile `context/.dockerignore` (none: nothing ignored).
+pub(crate) fn load_ignore(context: &Path) -> Result<DockerIgnore, BuildError> {
     let path = context.join(".dockerignore");
     DockerIgnore::load(context)
         .map_err(|source| BuildError::Context {

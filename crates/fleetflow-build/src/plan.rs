@@ -101,16 +101,7 @@ impl BuildPlan {
             match &svc.build {
                 Ok(spec) => {
                     // A broken .dockerignore is a configuration error, found before building.
-                    let path = spec.context.join(".dockerignore");
-                    crate::DockerIgnore::load(&spec.context)
-                        .map_err(|source| BuildError::Context {
-                            path: path.clone(),
-                            source,
-                        })?
-                        .map_err(|e| BuildError::DockerIgnore {
-                            path,
-                            message: e.to_string(),
-                        })?;
+                    crate::context::load_ignore(&spec.context)?;
                     builds.push(plan_service(stage, svc, spec, opts)?)
                 }
                 Err(reason) => skipped.push((svc.name.clone(), reason.clone())),

@@ -152,38 +152,24 @@ async fn prepare_push(
     messages: &Messages,
 ) -> Result<HashMap<String, Credentials>, Code> {
     check_registries(plan, messages)?;
-    let store = match CredentialStore::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            print_error(
-                messages,
-                messages.credentials_unreadable(),
-                Some(&e.to_string()),
-                &[],
-            );
-            return Err(Code::Auth);
-        }
+    let unreadable = |e: fleetflow_registry::CredentialError| {
+        print_error(
+            messages,
+            messages.credentials_unreadable(),
+            Some(&e.to_string()),
+            &[],
+        );
+        Code::Auth
     };
+    let store = CredentialStore::from_env().map_err(unreadable)?;
     // One check per repository (push rights are per repository), credentials per registry.
     let mut creds = HashMap::new();
     let mut checks = BTreeMap::new();
     for b in &plan.builds {
         let registry = b.repository.registry().to_string();
         if !creds.contains_key(&registry) {
-            match store.get(&registry) {
-                Ok(found) => {
-                    creds.insert(registry.clone(), found.map(|(c, _)| c));
-                }
-                Err(e) => {
-                    print_error(
-                        messages,
-                        messages.credentials_unreadable(),
-                        Some(&e.to_string()),
-                        &[],
-                    );
-                    return Err(Code::Auth);
-                }
-            }
+            let found = store.get(&registry).map_err(unreadable)?;
+            creds.insert(registry.clone(), found.map(|(c, _)| c));
         }
         checks
             .entry((registry, b.repository.path.clone()))
