@@ -34,6 +34,14 @@ pub enum Event<'a> {
         /// Layers the registry already had (or mounted).
         existed: usize,
     },
+    /// The build finished.
+    Built(&'a BuiltImage),
+    /// The build failed or was cancelled.
+    BuildFailed(&'a BuildError),
+    /// Every tag was pushed.
+    Pushed(&'a crate::pusher::PushedImage),
+    /// The push failed.
+    PushFailed(&'a crate::pusher::PushError),
 }
 
 /// Receives progress from builds running in parallel.

@@ -80,6 +80,7 @@ pub async fn build_all(
             .await
             .expect("semaphore is never closed");
         if *cancel_rx.borrow() {
+            reporter.report(&job.service, Event::BuildFailed(&BuildError::Cancelled));
             outcomes[index] = Some(Outcome {
                 service: job.service.clone(),
                 result: Err(BuildError::Cancelled),
@@ -109,6 +110,10 @@ pub async fn build_all(
             // Freed only after the cancel flag is set, so no new build slips in.
             drop(slot);
             let elapsed = start.elapsed();
+            match &result {
+                Ok(image) => reporter.report(&job.service, Event::Built(image)),
+                Err(e) => reporter.report(&job.service, Event::BuildFailed(e)),
+            }
             let mut pushed = None;
             if let (Ok(_), Some(creds)) = (&result, push) {
                 let _push_slot = push_slots
@@ -120,8 +125,15 @@ pub async fn build_all(
                     r = engine.push(&job, creds.get(&registry), reporter.as_ref()) => Some(r),
                     _ = cancel.wait_for(|c| *c) => None,
                 };
-                if fail_fast && matches!(outcome, Some(Err(_))) {
-                    let _ = cancel_tx.send(true);
+                match &outcome {
+                    Some(Ok(p)) => reporter.report(&job.service, Event::Pushed(p)),
+                    Some(Err(e)) => {
+                        reporter.report(&job.service, Event::PushFailed(e));
+                        if fail_fast {
+                            let _ = cancel_tx.send(true);
+                        }
+                    }
+                    None => {}
                 }
                 pushed = outcome;
             }

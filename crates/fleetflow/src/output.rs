@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fleetflow_build::{Event, Reporter, ServiceBuild};
+use fleetflow_build::{BuildError, Event, Reporter, ServiceBuild};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -58,11 +58,12 @@ pub struct Printer {
     multi: MultiProgress,
     headers: HashMap<String, Vec<String>>,
     lock: Mutex<()>,
+    push: bool,
 }
 
 impl Printer {
     /// A printer for `mode`; `jobs` are the planned builds (for the header lines).
-    pub fn new(mode: Mode, jobs: &[ServiceBuild], root: &std::path::Path) -> Printer {
+    pub fn new(mode: Mode, jobs: &[ServiceBuild], root: &std::path::Path, push: bool) -> Printer {
         let multi = MultiProgress::with_draw_target(if mode == Mode::Tty {
             ProgressDrawTarget::stderr()
         } else {
@@ -79,6 +80,7 @@ impl Printer {
             multi,
             headers,
             lock: Mutex::new(()),
+            push,
         }
     }
 
@@ -156,8 +158,91 @@ fn header_lines(job: &ServiceBuild, root: &std::path::Path) -> Vec<String> {
     lines
 }
 
+impl Printer {
+    /// A service's build or push ended: a JSON event, a plain line, or the bar's last word.
+    fn ended(&self, service: &str, event: &Event<'_>) {
+        let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+        match event {
+            Event::Built(img) => {
+                let refs: Vec<String> = img.references.iter().map(ToString::to_string).collect();
+                self.json(json!({
+                    "event": "built", "service": service, "image_id": img.id,
+                    "references": refs, "seconds": img.elapsed.as_secs_f64(),
+                }));
+                self.line_plain(&format!(
+                    "  {service} | built in {} ({})",
+                    secs(img.elapsed),
+                    img.id
+                ));
+                if self.push {
+                    self.bar_message(
+                        service,
+                        format!("built in {}, waiting to push", secs(img.elapsed)),
+                    );
+                } else {
+                    self.finish(service, format!("✓ built in {}", secs(img.elapsed)));
+                }
+            }
+            Event::BuildFailed(e) => {
+                let (name, log) = match e {
+                    BuildError::Cancelled => ("cancelled", None),
+                    BuildError::Failed { log, .. } => ("failed", Some(log.as_str())),
+                    _ => ("failed", None),
+                };
+                self.json(
+                    json!({"event": name, "service": service, "error": e.to_string(), "log": log}),
+                );
+                self.line_plain(&format!("  {service} | {name}: {e}"));
+                self.finish(service, format!("✗ {name}"));
+            }
+            Event::Pushed(p) => {
+                self.json(json!({
+                    "event": "pushed", "service": service, "digest": p.digest, "pinned": p.pinned(),
+                    "references": p.references.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "seconds": p.elapsed.as_secs_f64(),
+                }));
+                self.line_plain(&format!("  {service} | pushed {}", p.pinned()));
+                self.finish(
+                    service,
+                    format!("✓ pushed in {} ({})", secs(p.elapsed), p.digest),
+                );
+            }
+            Event::PushFailed(e) => {
+                self.json(json!({
+                    "event": "push_failed", "service": service, "error": e.to_string(),
+                    "auth": matches!(e, fleetflow_build::PushError::Auth { .. }),
+                }));
+                self.line_plain(&format!("  {service} | push failed: {e}"));
+                self.finish(service, "✗ push failed".to_string());
+            }
+            _ => {}
+        }
+    }
+
+    fn line_plain(&self, text: &str) {
+        if self.mode == Mode::Plain {
+            self.line(text);
+        }
+    }
+
+    fn bar_message(&self, service: &str, message: String) {
+        if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
+            bar.set_message(message);
+        }
+    }
+}
+
 impl Reporter for Printer {
     fn report(&self, service: &str, event: Event<'_>) {
+        if matches!(
+            event,
+            Event::Built(_) | Event::BuildFailed(_) | Event::Pushed(_) | Event::PushFailed(_)
+        ) {
+            if self.mode != Mode::Quiet {
+                self.ended(service, &event);
+            }
+            return;
+        }
         match (self.mode, event) {
             (Mode::Quiet, _) => {}
             (Mode::Json, Event::Started) => {
@@ -259,6 +344,10 @@ impl Reporter for Printer {
                     bar.set_position((pushed + existed) as u64);
                 }
             }
+            (
+                _,
+                Event::Built(_) | Event::BuildFailed(_) | Event::Pushed(_) | Event::PushFailed(_),
+            ) => {}
         }
     }
 }

@@ -27,6 +27,8 @@ fn help_documents_every_option() {
         "[SERVICE]... <STAGE>",
         "Exit codes",
         "FLEET_STAGE",
+        "--push",
+        "--metadata-file",
     ] {
         assert!(out.contains(flag), "help lacks {flag}:\n{out}");
     }
@@ -217,4 +219,36 @@ fn broken_dockerignore_and_push_without_registry_exit_2_before_building() {
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the image name has no registry"), "{err}");
+}
+
+#[test]
+fn dry_run_json_lists_skipped_and_quiet_prints_references() {
+    let shop = repo_root().join("examples/shop");
+    let mut c = flow_offline(&shop);
+    c.args(["build", "--dry-run", "--progress", "json", "dev"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["service"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("plan", "api"),
+            ("plan", "worker"),
+            ("plan", "web"),
+            ("skipped", "db")
+        ]
+    );
+
+    let mut c = flow_offline(&shop);
+    c.args(["build", "--dry-run", "-q", "--tag", "v9", "dev"]);
+    let (code, out, _) = run(c);
+    assert_eq!(code, 0);
+    assert_eq!(out, "shop-api:v9\nshop-worker:v9\nshop-web:v9\n");
 }

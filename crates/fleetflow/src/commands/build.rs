@@ -219,7 +219,7 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let printer = Arc::new(Printer::new(mode, &plan.builds, &plan.root));
+    let printer = Arc::new(Printer::new(mode, &plan.builds, &plan.root, args.push));
 
     if args.dry_run {
         if args.push {
@@ -227,12 +227,16 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
                 return code;
             }
         }
-        print_plan(&plan, &printer, mode);
+        print_plan(&plan, &printer, mode, messages);
         return Code::Success;
     }
     if plan.builds.is_empty() {
         print_skipped(&plan, &printer, messages);
         printer.line(messages.nothing_to_build());
+        printer.json(json!({
+            "event": "summary", "built": 0, "pushed": 0, "failed": 0, "push_failed": 0,
+            "cancelled": 0, "skipped": plan.skipped.len(),
+        }));
         return Code::Success;
     }
     let push = if args.push {
@@ -293,43 +297,7 @@ fn report(
     messages: &Messages,
     mode: Mode,
 ) -> Code {
-    for o in outcomes {
-        match &o.result {
-            Ok(img) => {
-                printer.finish(
-                    &o.service,
-                    format!("{} {}", messages.built(), seconds(o.elapsed)),
-                );
-                printer.json(json!({
-                    "event": "built", "service": o.service, "image_id": img.id,
-                    "references": refs_of(o), "seconds": o.elapsed.as_secs_f64(),
-                }));
-            }
-            Err(e) => {
-                printer.finish(&o.service, messages.failed().to_string());
-                let log = match e {
-                    BuildError::Failed { log, .. } => Some(log.as_str()),
-                    _ => None,
-                };
-                printer.json(json!({
-                    "event": if matches!(e, BuildError::Cancelled) { "cancelled" } else { "failed" },
-                    "service": o.service, "error": e.to_string(), "log": log,
-                }));
-            }
-        }
-        match &o.push {
-            Some(Ok(p)) => printer.json(json!({
-                "event": "pushed", "service": o.service, "digest": p.digest, "pinned": p.pinned(),
-                "references": p.references.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "seconds": p.elapsed.as_secs_f64(),
-            })),
-            Some(Err(e)) => printer.json(json!({
-                "event": "push_failed", "service": o.service, "error": e.to_string(),
-                "auth": matches!(e, PushError::Auth { .. }),
-            })),
-            None => {}
-        }
-    }
+    // Per-service events (built, failed, pushed) were reported live; this is the summary.
     printer.clear();
 
     // Summary: one line per service.
@@ -516,10 +484,14 @@ fn print_skipped(plan: &BuildPlan, printer: &Printer, messages: &Messages) {
     }
 }
 
-fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode) {
+fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode, messages: &Messages) {
     for b in &plan.builds {
         let refs: Vec<String> = b.references().iter().map(ToString::to_string).collect();
-        if mode == Mode::Json {
+        if mode == Mode::Quiet {
+            for r in &refs {
+                println!("{r}");
+            }
+        } else if mode == Mode::Json {
             printer.json(json!({
                 "event": "plan", "service": b.service, "references": refs,
                 "dockerfile": b.spec.dockerfile, "context": b.spec.context,
@@ -535,7 +507,5 @@ fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode) {
             }
         }
     }
-    for (name, _) in &plan.skipped {
-        printer.line(&format!("{name}: skipped"));
-    }
+    print_skipped(plan, printer, messages);
 }
