@@ -198,11 +198,22 @@ EOF
   openssl x509 -req -sha256 -days 7 -in "$c/server.csr" \
     -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
     -extfile "$c/server.ext" -out "$c/server.crt" 2>/dev/null
+  # A client certificate for the engine's TCP+TLS endpoint, laid out as the
+  # docker CLI and bollard expect under DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem).
+  mkdir -p "$c/docker-client"
+  openssl req -newkey rsa:2048 -nodes -sha256 \
+    -keyout "$c/docker-client/key.pem" -out "$c/client.csr" -subj "/CN=flow-test client" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' \
+    >"$c/client.ext"
+  openssl x509 -req -sha256 -days 7 -in "$c/client.csr" \
+    -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
+    -extfile "$c/client.ext" -out "$c/docker-client/cert.pem" 2>/dev/null
+  cp "$c/ca.crt" "$c/docker-client/ca.pem"
   # The token server's signing key, with a self-signed cert: the registry's
   # rootcertbundle lists exactly this cert, and the JWT's x5c carries it.
   openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 \
     -keyout "$c/token.key" -out "$c/token.crt" -subj "/CN=flow-test token signer" 2>/dev/null
-  chmod 600 "$c"/*.key
+  chmod 600 "$c"/*.key "$c/docker-client/key.pem"
 }
 
 start_dockerd() {
@@ -229,11 +240,15 @@ start_dockerd() {
   #     even ignore SIGTERM): `down` finds them through these cgroups.
   #  --shutdown-timeout 5  on SIGTERM, dockerd gives running containers 5s
   #     (not 15) before killing them; keeps `down` quick.
+  #  -H tcp://127.0.0.1:PORT --tlsverify ...  the same engine also on TCP with
+  #     mutual TLS (our CA), so tests can prove DOCKER_HOST=tcp:// with
+  #     DOCKER_TLS_VERIFY/DOCKER_CERT_PATH works. Loopback only.
   #  127.0.0.0/8 is an insecure registry by default (dockerd always adds it),
   #  so pushes to our plain-HTTP registries work without --insecure-registry.
   local extra=()
   [[ -n ${FLOW_TESTENV_STORAGE_DRIVER:-} ]] && extra+=(--storage-driver "$FLOW_TESTENV_STORAGE_DRIVER")
   echo '{}' >"$DIR/daemon.json"
+  DOCKER_TLS_PORT=$(free_ports 1)
   # Its own --pidfile must not be the one spawn writes: dockerd refuses to
   # start when its pid file names a live process (here: itself).
   spawn dockerd "$DIR/dockerd.launch.pid" dockerd \
@@ -242,6 +257,9 @@ start_dockerd() {
     --exec-root "$DIR/docker-exec" \
     --pidfile "$DIR/dockerd.pid" \
     -H "unix://$DIR/docker.sock" \
+    -H "tcp://127.0.0.1:$DOCKER_TLS_PORT" \
+    --tlsverify --tlscacert "$DIR/certs/ca.crt" \
+    --tlscert "$DIR/certs/server.crt" --tlskey "$DIR/certs/server.key" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$(basename "$DIR")" \
     --shutdown-timeout 5 \
@@ -411,6 +429,8 @@ write_env() {
     for kv in \
       "FLOW_TESTENV_DIR=$DIR" \
       "DOCKER_HOST=unix://$DIR/docker.sock" \
+      "FLOW_TEST_DOCKER_TLS_HOST=tcp://127.0.0.1:$DOCKER_TLS_PORT" \
+      "FLOW_TEST_DOCKER_CERT_PATH=$DIR/certs/docker-client" \
       "FLOW_TEST_BASE_IMAGE=flow-test/busybox:latest" \
       "FLOW_TEST_REGISTRY_PLAIN=$PLAIN" \
       "FLOW_TEST_REGISTRY_BASIC=$BASIC" \

@@ -402,3 +402,37 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
         "https://github.com/acme/git-demo"
     );
 }
+
+/// DOCKER_HOST=tcp:// with mutual TLS (DOCKER_TLS_VERIFY + DOCKER_CERT_PATH), as the
+/// docker CLI reads it; the same engine, reached over its TCP+TLS endpoint.
+#[test]
+fn docker_host_tcp_with_tls() {
+    let t = tempfile::tempdir().unwrap();
+    let base = env("FLOW_TEST_BASE_IMAGE");
+    write(t.path(), "flow.kdl", "project \"tls\"\nservice \"app\"\n");
+    write(
+        t.path(),
+        "Dockerfile.app",
+        &format!("FROM {base}\nRUN echo over-tls > /how\n"),
+    );
+    let tag = unique("tls");
+    let mut c = flow(t.path());
+    c.env("DOCKER_HOST", env("FLOW_TEST_DOCKER_TLS_HOST"))
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", env("FLOW_TEST_DOCKER_CERT_PATH"))
+        .args(["build", "--progress", "plain", "--tag", &tag]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(in_image(&format!("tls-app:{tag}"), "cat /how"), "over-tls");
+
+    // Without the TLS settings the engine refuses us: a clear error, exit 1.
+    let mut c = flow(t.path());
+    c.env("DOCKER_HOST", env("FLOW_TEST_DOCKER_TLS_HOST"))
+        .args(["build", "--tag", &tag]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot connect to the Docker Engine at tcp://127.0.0.1:"),
+        "{err}"
+    );
+}
