@@ -80,9 +80,12 @@ mod tokio_stream_shim {
 
 impl Engine {
     /// Build `job`, tag it with every tag, and report progress to `reporter`.
+    /// `base_credentials` (per registry host) go to the engine for the registries of the
+    /// job's base images, as `X-Registry-Config`, the way the docker CLI sends them.
     pub async fn build(
         &self,
         job: &ServiceBuild,
+        base_credentials: &HashMap<String, fleetflow_registry::Credentials>,
         reporter: &dyn Reporter,
     ) -> Result<BuiltImage, BuildError> {
         let started = Instant::now();
@@ -121,7 +124,18 @@ impl Engine {
             ..Default::default()
         };
         let body = bollard::body_try_stream(ReceiverStream(ctx.chunks));
-        let mut stream = self.docker.build_image(options, None, Some(body));
+        let registry_config: HashMap<String, bollard::auth::DockerCredentials> = job
+            .base_registries
+            .iter()
+            .filter_map(|r| {
+                let creds = crate::pusher::docker_credentials(r, base_credentials.get(r))?;
+                Some((creds.serveraddress.clone()?, creds))
+            })
+            .collect();
+        let registry_config = (!registry_config.is_empty()).then_some(registry_config);
+        let mut stream = self
+            .docker
+            .build_image(options, registry_config, Some(body));
         let mut log = String::new();
         let mut id = None;
         let mut pending = String::new();

@@ -135,3 +135,121 @@ mod tests {
         );
     }
 }
+
+/// Expand `$NAME`, `${NAME}` and `${NAME:-default}` from `vars` (unknown names become
+/// empty, as in Docker).
+fn expand_args(s: &str, vars: &std::collections::HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            let inner: String = chars.by_ref().take_while(|c| *c != '}').collect();
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner.as_str(), None),
+            };
+            match (vars.get(name).filter(|v| !v.is_empty()), default) {
+                (Some(v), _) => out.push_str(v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {}
+            }
+        } else {
+            let mut name = String::new();
+            while let Some(&n) = chars.peek() {
+                if n.is_ascii_alphanumeric() || n == '_' {
+                    name.push(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            if name.is_empty() {
+                out.push('$');
+            } else if let Some(v) = vars.get(&name) {
+                out.push_str(v);
+            }
+        }
+    }
+    out
+}
+
+/// The images a Dockerfile builds `FROM` (not `scratch`, not earlier stages), with
+/// build args and `ARG` defaults declared before the first `FROM` substituted.
+pub fn base_images(text: &str, build_args: &[(String, String)]) -> Vec<String> {
+    let mut vars: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    let mut seen_from = false;
+    let mut logical = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') && logical.is_empty() {
+            continue;
+        }
+        if let Some(cont) = trimmed.strip_suffix('\\') {
+            logical.push_str(cont);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(trimmed);
+        let instruction = std::mem::take(&mut logical);
+        let mut words = instruction.split_whitespace();
+        let Some(keyword) = words.next() else {
+            continue;
+        };
+        if keyword.eq_ignore_ascii_case("arg") && !seen_from {
+            for decl in words {
+                let (name, default) = decl.split_once('=').unwrap_or((decl, ""));
+                let value = build_args
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| default.trim_matches('"').to_string());
+                vars.insert(name.to_string(), value);
+            }
+        } else if keyword.eq_ignore_ascii_case("from") {
+            seen_from = true;
+            let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+            let Some(image) = rest.first().map(|i| expand_args(i, &vars)) else {
+                continue;
+            };
+            let lower = image.to_ascii_lowercase();
+            if lower != "scratch" && !stages.contains(&lower) && !images.contains(&image) {
+                images.push(image);
+            }
+            if let Some(i) = rest.iter().position(|w| w.eq_ignore_ascii_case("as")) {
+                if let Some(alias) = rest.get(i + 1) {
+                    stages.push(alias.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    images
+}
+
+#[cfg(test)]
+mod base_image_tests {
+    use super::*;
+
+    #[test]
+    fn from_lines_with_args_stages_and_scratch() {
+        let df = "ARG BASE=reg.example.com/base:1\nARG TAG\nFROM ${BASE} AS build\nRUN x\nFROM --platform=linux/amd64 ghcr.io/org/run:${TAG:-latest} AS run\nFROM build\nFROM scratch\nFROM $BASE\nFROM run\n";
+        assert_eq!(
+            base_images(df, &[]),
+            vec!["reg.example.com/base:1", "ghcr.io/org/run:latest"]
+        );
+        let args = [
+            ("BASE".to_string(), "other.io/b".to_string()),
+            ("TAG".to_string(), "2".to_string()),
+        ];
+        assert_eq!(
+            base_images(df, &args),
+            vec!["other.io/b", "ghcr.io/org/run:2"]
+        );
+    }
+}

@@ -60,6 +60,8 @@ pub struct ServiceBuild {
     pub no_cache: bool,
     /// Pull base images.
     pub pull: bool,
+    /// Registries of the base images (`FROM`), whose credentials the build may need.
+    pub base_registries: Vec<String>,
 }
 
 impl ServiceBuild {
@@ -172,7 +174,26 @@ fn plan_service(
         labels,
         no_cache: opts.no_cache || spec.no_cache,
         pull: opts.pull,
+        base_registries: base_registries(spec),
     })
+}
+
+/// The registries the Dockerfile's base images come from. A Dockerfile that cannot be
+/// read here yields none; the builder reports the error when it reads it.
+fn base_registries(spec: &BuildSpec) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(&spec.dockerfile) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for image in crate::dockerfile::base_images(&text, &spec.args) {
+        if let Ok(r) = Reference::parse(&image) {
+            let registry = r.registry().to_string();
+            if !out.contains(&registry) {
+                out.push(registry);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Push after building, with these credentials per registry host (absent: anonymous).
     pub push: Option<Arc<HashMap<String, Credentials>>>,
+    /// Credentials for pulling base images, per registry host (sent with each build).
+    pub base_credentials: Arc<HashMap<String, Credentials>>,
 }
 
 impl Default for RunOptions {
@@ -33,6 +35,7 @@ impl Default for RunOptions {
             jobs: default_jobs(),
             fail_fast: false,
             push: None,
+            base_credentials: Arc::default(),
         }
     }
 }
@@ -95,12 +98,13 @@ pub async fn build_all(
         let cancel_tx = cancel_tx.clone();
         let fail_fast = opts.fail_fast;
         let push = opts.push.clone();
+        let base_credentials = opts.base_credentials.clone();
         let push_slots = push_slots.clone();
         tasks.spawn(async move {
             let start = std::time::Instant::now();
             reporter.report(&job.service, Event::Started);
             let result = tokio::select! {
-                r = engine.build(&job, reporter.as_ref()) => r,
+                r = engine.build(&job, &base_credentials, reporter.as_ref()) => r,
                 _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
             };
             let build_failed = matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled));

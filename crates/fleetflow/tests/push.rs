@@ -400,3 +400,64 @@ fn credential_helpers_pass_and_run_once_per_registry() {
         .env("GNUPGHOME", &gnupg)
         .status();
 }
+
+/// A private base image (`FROM` a registry that needs a password): the build sends the
+/// credentials of config.json to the engine, as the docker CLI does.
+#[test]
+fn private_base_image_is_pulled_with_docker_credentials() {
+    let reg = env("FLOW_TEST_REGISTRY_BASIC");
+    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
+    let base = format!("{reg}/private/busybox:{}", unique("base"));
+    let docker_host = env("DOCKER_HOST");
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-daemon-host",
+            &docker_host,
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("--dest-creds={user}:{password}"))
+        .arg(format!("docker-daemon:{}", env("FLOW_TEST_BASE_IMAGE")))
+        .arg(format!("docker://{base}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "flow.kdl", "project \"priv\"\nservice \"app\"\n");
+    write(
+        t.path(),
+        "Dockerfile.app",
+        &format!("ARG BASE={base}\nFROM $BASE\nRUN echo pulled > /ok\n"),
+    );
+    let anonymous = docker_config("{}");
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", anonymous.path())
+        .args(["build", "--progress", "plain"]);
+    let (code, out, err) = run(c);
+    assert_eq!(
+        code, 4,
+        "without credentials the pull must fail: {out}\n{err}"
+    );
+
+    let cfg = docker_config(&format!(
+        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
+        auth_b64(&user, &password)
+    ));
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--progress",
+        "plain",
+        "--tag",
+        &unique("priv"),
+    ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains(&password) && !err.contains(&password));
+}

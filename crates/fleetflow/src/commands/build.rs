@@ -9,7 +9,9 @@ use fleetflow_build::{
     oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
-use fleetflow_registry::{CredentialStore, Credentials, Preflight, PreflightError, ReferenceError};
+use fleetflow_registry::{
+    CredentialError, CredentialStore, Credentials, Preflight, PreflightError, ReferenceError,
+};
 use serde_json::json;
 
 use super::{print_diagnostic, print_error};
@@ -149,10 +151,11 @@ fn check_registries(plan: &BuildPlan, messages: &Messages) -> Result<(), Code> {
 /// every target registry accepts them for push. Returns the credentials per registry.
 async fn prepare_push(
     plan: &BuildPlan,
+    store: Result<&CredentialStore, &CredentialError>,
     messages: &Messages,
 ) -> Result<HashMap<String, Credentials>, Code> {
     check_registries(plan, messages)?;
-    let unreadable = |e: fleetflow_registry::CredentialError| {
+    let unreadable = |e: &CredentialError| {
         print_error(
             messages,
             messages.credentials_unreadable(),
@@ -161,14 +164,14 @@ async fn prepare_push(
         );
         Code::Auth
     };
-    let store = CredentialStore::from_env().map_err(unreadable)?;
+    let store = store.map_err(unreadable)?;
     // One check per repository (push rights are per repository), credentials per registry.
     let mut creds = HashMap::new();
     let mut checks = BTreeMap::new();
     for b in &plan.builds {
         let registry = b.repository.registry().to_string();
         if !creds.contains_key(&registry) {
-            let found = store.get(&registry).map_err(unreadable)?;
+            let found = store.get(&registry).map_err(|e| unreadable(&e))?;
             creds.insert(registry.clone(), found.map(|(c, _)| c));
         }
         checks
@@ -205,6 +208,52 @@ async fn prepare_push(
         .collect())
 }
 
+/// Credentials for the registries of the base images (`FROM`), sent with each build so
+/// that private base images can be pulled. Problems here are warnings: most base images
+/// need no credentials, and the engine reports a real pull failure itself.
+fn base_credentials(
+    plan: &BuildPlan,
+    store: Result<&CredentialStore, &CredentialError>,
+    messages: &Messages,
+) -> HashMap<String, Credentials> {
+    let mut out = HashMap::new();
+    let mut registries: Vec<&String> = plan
+        .builds
+        .iter()
+        .flat_map(|b| &b.base_registries)
+        .collect();
+    registries.sort();
+    registries.dedup();
+    if registries.is_empty() {
+        return out;
+    }
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "{}: {}: {e}",
+                messages.warning_heading(),
+                messages.credentials_unreadable()
+            );
+            return out;
+        }
+    };
+    for registry in registries {
+        match store.get(registry) {
+            Ok(Some((c, _))) => {
+                out.insert(registry.clone(), c);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "{}: {}: {e}",
+                messages.warning_heading(),
+                messages.credentials_unreadable()
+            ),
+        }
+    }
+    out
+}
+
 /// Run `flow build`.
 pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     let mode = Mode::choose(args.progress, args.quiet);
@@ -239,8 +288,10 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         }));
         return Code::Success;
     }
+    // One store for the whole run, so each credential helper runs at most once per registry.
+    let store = CredentialStore::from_env();
     let push = if args.push {
-        match prepare_push(&plan, messages).await {
+        match prepare_push(&plan, store.as_ref(), messages).await {
             Ok(c) => Some(Arc::new(c)),
             Err(code) => return code,
         }
@@ -266,6 +317,7 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
             .map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
         push,
+        base_credentials: Arc::new(base_credentials(&plan, store.as_ref(), messages)),
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
     let code = report(&args, &plan, &outcomes, &printer, messages, mode);
