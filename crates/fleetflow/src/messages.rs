@@ -216,4 +216,43 @@ impl Messages {
     pub fn pushed(&self) -> &'static str {
         self.pick("pushed", "プッシュ完了")
     }
+    /// `built in 1.2s`.
+    pub fn built_in(&self, secs: &str) -> String {
+        match self.lang {
+            Lang::En => format!("built in {secs}"),
+            Lang::Ja => format!("ビルド完了 ({secs})"),
+        }
+    }
+    /// `waiting to push`.
+    pub fn waiting_to_push(&self) -> &'static str {
+        self.pick("waiting to push", "プッシュ待ち")
+    }
+    /// `pushed in 1.2s`.
+    pub fn pushed_in(&self, secs: &str) -> String {
+        match self.lang {
+            Lang::En => format!("pushed in {secs}"),
+            Lang::Ja => format!("プッシュ完了 ({secs})"),
+        }
+    }
+    /// `pushing REF`.
+    pub fn pushing(&self, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("pushing {reference}"),
+            Lang::Ja => format!("{reference} をプッシュ中"),
+        }
+    }
+    /// Layer counts of a push.
+    pub fn layers(&self, total: usize, pushed: usize, existed: usize) -> String {
+        let done = pushed + existed;
+        match self.lang {
+            Lang::En => {
+                format!("layers {done}/{total} ({pushed} pushed, {existed} already existed)")
+            }
+            Lang::Ja => format!("レイヤー {done}/{total} (プッシュ {pushed}, 既存 {existed})"),
+        }
+    }
+    /// `starting`.
+    pub fn starting(&self) -> &'static str {
+        self.pick("starting", "開始")
+    }
 }

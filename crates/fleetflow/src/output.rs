@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::Progress;
+use crate::messages::Messages;
 
 /// The chosen output mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +60,18 @@ pub struct Printer {
     headers: HashMap<String, Vec<String>>,
     lock: Mutex<()>,
     push: bool,
+    messages: Messages,
 }
 
 impl Printer {
     /// A printer for `mode`; `jobs` are the planned builds (for the header lines).
-    pub fn new(mode: Mode, jobs: &[ServiceBuild], root: &std::path::Path, push: bool) -> Printer {
+    pub fn new(
+        mode: Mode,
+        jobs: &[ServiceBuild],
+        root: &std::path::Path,
+        push: bool,
+        messages: Messages,
+    ) -> Printer {
         let multi = MultiProgress::with_draw_target(if mode == Mode::Tty {
             ProgressDrawTarget::stderr()
         } else {
@@ -81,6 +89,7 @@ impl Printer {
             headers,
             lock: Mutex::new(()),
             push,
+            messages,
         }
     }
 
@@ -169,31 +178,30 @@ impl Printer {
                     "event": "built", "service": service, "image_id": img.id,
                     "references": refs, "seconds": img.elapsed.as_secs_f64(),
                 }));
-                self.line_plain(&format!(
-                    "  {service} | built in {} ({})",
-                    secs(img.elapsed),
-                    img.id
-                ));
+                let built = self.messages.built_in(&secs(img.elapsed));
+                self.line_plain(&format!("  {service} | {built} ({})", img.id));
                 if self.push {
                     self.bar_message(
                         service,
-                        format!("built in {}, waiting to push", secs(img.elapsed)),
+                        format!("{built}, {}", self.messages.waiting_to_push()),
                     );
                 } else {
-                    self.finish(service, format!("✓ built in {}", secs(img.elapsed)));
+                    self.finish(service, format!("✓ {built}"));
                 }
             }
             Event::BuildFailed(e) => {
-                let (name, log) = match e {
-                    BuildError::Cancelled => ("cancelled", None),
-                    BuildError::Failed { log, .. } => ("failed", Some(log.as_str())),
-                    _ => ("failed", None),
+                let (name, word, log) = match e {
+                    BuildError::Cancelled => ("cancelled", self.messages.cancelled(), None),
+                    BuildError::Failed { log, .. } => {
+                        ("failed", self.messages.failed(), Some(log.as_str()))
+                    }
+                    _ => ("failed", self.messages.failed(), None),
                 };
                 self.json(
                     json!({"event": name, "service": service, "error": e.to_string(), "log": log}),
                 );
-                self.line_plain(&format!("  {service} | {name}: {e}"));
-                self.finish(service, format!("✗ {name}"));
+                self.line_plain(&format!("  {service} | {word}: {e}"));
+                self.finish(service, format!("✗ {word}"));
             }
             Event::Pushed(p) => {
                 self.json(json!({
@@ -201,10 +209,18 @@ impl Printer {
                     "references": p.references.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "seconds": p.elapsed.as_secs_f64(),
                 }));
-                self.line_plain(&format!("  {service} | pushed {}", p.pinned()));
+                self.line_plain(&format!(
+                    "  {service} | {} {}",
+                    self.messages.pushed(),
+                    p.pinned()
+                ));
                 self.finish(
                     service,
-                    format!("✓ pushed in {} ({})", secs(p.elapsed), p.digest),
+                    format!(
+                        "✓ {} ({})",
+                        self.messages.pushed_in(&secs(p.elapsed)),
+                        p.digest
+                    ),
                 );
             }
             Event::PushFailed(e) => {
@@ -212,8 +228,11 @@ impl Printer {
                     "event": "push_failed", "service": service, "error": e.to_string(),
                     "auth": matches!(e, fleetflow_build::PushError::Auth { .. }),
                 }));
-                self.line_plain(&format!("  {service} | push failed: {e}"));
-                self.finish(service, "✗ push failed".to_string());
+                self.line_plain(&format!(
+                    "  {service} | {}: {e}",
+                    self.messages.push_failed()
+                ));
+                self.finish(service, format!("✗ {}", self.messages.push_failed()));
             }
             _ => {}
         }
@@ -273,7 +292,7 @@ impl Reporter for Printer {
                     .expect("valid template"),
                 );
                 bar.set_prefix(service.to_string());
-                bar.set_message("starting");
+                bar.set_message(self.messages.starting());
                 bar.enable_steady_tick(Duration::from_millis(120));
                 self.bars
                     .lock()
@@ -302,8 +321,8 @@ impl Reporter for Printer {
                     existed,
                 },
             ) => self.line(&format!(
-                "  {service} | layers {}/{total} ({pushed} pushed, {existed} already existed)",
-                pushed + existed
+                "  {service} | {}",
+                self.messages.layers(total, pushed, existed)
             )),
             (Mode::Tty, Event::PushStarted(r)) => {
                 let bars = self.bars.lock().expect("bars lock");
@@ -329,7 +348,7 @@ impl Reporter for Printer {
                     .progress_chars("#>-"),
                 );
                 bar.set_length(0);
-                bar.set_message(format!("pushing {r}"));
+                bar.set_message(self.messages.pushing(r));
             }
             (
                 Mode::Tty,

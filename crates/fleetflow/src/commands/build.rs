@@ -268,7 +268,13 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let printer = Arc::new(Printer::new(mode, &plan.builds, &plan.root, args.push));
+    let printer = Arc::new(Printer::new(
+        mode,
+        &plan.builds,
+        &plan.root,
+        args.push,
+        *messages,
+    ));
 
     if args.dry_run {
         if args.push {
