@@ -306,7 +306,11 @@ make_base_image() {
 # write_registry_config NAME PORT EXTRA-YAML: distribution 2.8 config with its
 # own storage dir. EXTRA-YAML is appended (auth sections, http.tls lines).
 write_registry_config() {
-  local name=$1 port=$2 yaml=$3 d=$DIR/registry-$1
+  # $4 = "readonly": the registry answers reads but refuses every upload, which
+  # pre-flight cannot see (GET /v2/ is 200), so a push fails inside the stream.
+  local name=$1 port=$2 yaml=$3 d=$DIR/registry-$1 readonly=${4:-}
+  local ro=""
+  [[ $readonly == readonly ]] && ro=$'\n    readonly:\n      enabled: true'
   mkdir -p "$d/data"
   cat >"$d/config.yml" <<EOF
 version: 0.1
@@ -321,7 +325,7 @@ storage:
     enabled: true
   maintenance:
     uploadpurging:
-      enabled: false
+      enabled: false$ro
 http:
   addr: 127.0.0.1:$port
   secret: $(openssl rand -hex 16)
@@ -437,6 +441,7 @@ write_env() {
       "FLOW_TEST_BASIC_USER=$BASIC_USER" \
       "FLOW_TEST_BASIC_PASSWORD=$BASIC_PASSWORD" \
       "FLOW_TEST_REGISTRY_TLS=$TLS" \
+      "FLOW_TEST_REGISTRY_READONLY=$READONLY" \
       "FLOW_TEST_TLS_CA=$DIR/certs/ca.crt" \
       "FLOW_TEST_REGISTRY_TOKEN=$TOKENREG" \
       "FLOW_TEST_TOKEN_REALM=$REALM" \
@@ -486,13 +491,15 @@ cmd_up() {
   start_dockerd
   make_base_image
 
-  read -r P_PLAIN P_BASIC P_TLS P_TOKEN <<<"$(free_ports 4)"
+  read -r P_PLAIN P_BASIC P_TLS P_TOKEN P_RO <<<"$(free_ports 5)"
   PLAIN=127.0.0.1:$P_PLAIN BASIC=127.0.0.1:$P_BASIC TLS=127.0.0.1:$P_TLS TOKENREG=127.0.0.1:$P_TOKEN
+  READONLY=127.0.0.1:$P_RO
 
   start_token_server
   REALM=http://127.0.0.1:$TOKEN_PORT/token
 
   write_registry_config plain "$P_PLAIN" ""
+  write_registry_config readonly "$P_RO" "" readonly
   mkdir -p "$DIR/registry-basic"
   htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-basic/htpasswd" 2>/dev/null
   write_registry_config basic "$P_BASIC" "auth:
@@ -515,7 +522,8 @@ cmd_up() {
   start_registry basic "$P_BASIC"
   start_registry tls "$P_TLS" https
   start_registry token "$P_TOKEN"
-  log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM)"
+  start_registry readonly "$P_RO"
+  log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM) readonly=$READONLY"
 
   verify_registries
   write_env

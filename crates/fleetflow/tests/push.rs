@@ -461,3 +461,51 @@ fn private_base_image_is_pulled_with_docker_credentials() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!out.contains(&password) && !err.contains(&password));
 }
+
+/// A registry that passes pre-flight but refuses uploads: the error inside the engine's
+/// push stream becomes a push failure (exit 5), never a silent success, and no tag is
+/// reported as pushed.
+#[test]
+fn failure_inside_the_push_stream_is_exit_5() {
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), &["api"]);
+    let reg = env("FLOW_TEST_REGISTRY_READONLY");
+    let cfg = docker_config("{}");
+    let meta = t.path().join("meta.json");
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", cfg.path())
+        .args([
+            "build",
+            "--push",
+            "--progress",
+            "json",
+            "--registry",
+            &reg,
+            "--metadata-file",
+        ])
+        .arg(&meta)
+        .arg("ci");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 5, "{out}\n{err}");
+    let events = json_events(&out);
+    let failed = events
+        .iter()
+        .find(|e| e["event"] == "push_failed")
+        .expect("push_failed event");
+    assert_eq!(failed["auth"], false);
+    assert!(
+        failed["error"].as_str().unwrap().contains("405"),
+        "{failed}"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "pushed"), "{out}");
+    let summary = events.last().unwrap();
+    assert_eq!(
+        (summary["built"].as_u64(), summary["push_failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert!(
+        meta["services"]["api"]["digest"].is_null(),
+        "no digest for a failed push: {meta}"
+    );
+}
