@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh [extra args for `cargo test`]
 #
-# It starts the real test environment (a private dockerd, four registries and
+# It starts the real test environment (a private dockerd, six registries and
 # a token server on 127.0.0.1, see scripts/testenv.sh), makes its settings
 # visible to the tests through the environment (DOCKER_HOST, FLOW_TEST_*),
 # runs the format check, clippy and the whole test suite, and always stops
@@ -30,7 +30,8 @@ scripts/testenv.sh up
 source "$(scripts/testenv.sh env)"
 echo "DOCKER_HOST=$DOCKER_HOST"
 echo "registries: plain=$FLOW_TEST_REGISTRY_PLAIN basic=$FLOW_TEST_REGISTRY_BASIC" \
-  "tls=$FLOW_TEST_REGISTRY_TLS token=$FLOW_TEST_REGISTRY_TOKEN"
+  "tls=$FLOW_TEST_REGISTRY_TLS tlsbasic=$FLOW_TEST_REGISTRY_TLSBASIC token=$FLOW_TEST_REGISTRY_TOKEN" \
+  "readonly=$FLOW_TEST_REGISTRY_READONLY"
 
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# flow's real test environment: a private Docker Engine plus four container
+# flow's real test environment: a private Docker Engine plus six container
 # registries (and a token server), all on loopback, all under one state dir.
 #
 #   scripts/testenv.sh up     start everything in a FRESH dir, verify it, write $DIR/env
@@ -20,7 +20,11 @@
 # act on the newest one (the symlink); scripts/test.sh downs its own by dir.
 #
 # Nothing here listens on anything but 127.0.0.1 or a unix socket in the dir,
-# and containers get no network at all (see start_dockerd).
+# and containers get no network at all (see start_dockerd). The one thing
+# written outside the dir is the CA of the tlsbasic registry, as
+# /etc/docker/certs.d/127.0.0.1:PORT/ca.crt (where dockerd and flow look for a
+# registry's CA); the dirs `up` creates there are listed in
+# $DIR/certs.d.created, and `down` removes exactly those.
 #
 # Knobs (env vars):
 #   FLOW_TESTENV_DIR              state dir to use instead of a mktemp one
@@ -36,6 +40,8 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 TOKEN_SERVER="$REPO_ROOT/tests/support/token_server.py"
 CURRENT_LINK=/tmp/flow-testenv.current
 MARKER=.flow-testenv # file in the state dir; `down` only deletes dirs that have it
+# Docker's per-registry trust dir (the daemon reads it; so does flow's pre-flight).
+CERTS_D=/etc/docker/certs.d
 TIMEOUT=${FLOW_TESTENV_TIMEOUT:-60}
 
 # Fixed test credentials. The basic-auth password deliberately contains '+',
@@ -345,6 +351,44 @@ start_registry() {
     curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"
 }
 
+# install_registry_ca HOST:PORT : our CA as $CERTS_D/HOST:PORT/ca.crt, the path
+# where dockerd (and flow's pre-flight) look for the CA of that registry. Each
+# dir this creates (certs.d itself too, if it was missing) is appended to
+# $DIR/certs.d.created *before* it is made, so a `down` after a half-done `up`
+# still removes it; nothing that existed before is ever removed.
+install_registry_ca() {
+  local host=$1 d
+  local dirs=("$(dirname "$CERTS_D")" "$CERTS_D" "$CERTS_D/$host")
+  for d in "${dirs[@]}"; do
+    if [[ ! -d $d ]]; then
+      echo "$d" >>"$DIR/certs.d.created"
+      mkdir "$d"
+    elif [[ $d == "$CERTS_D/$host" ]]; then
+      die "$d already exists (another environment's, or a stale one?); not touching it"
+    fi
+  done
+  cp "$DIR/certs/ca.crt" "$CERTS_D/$host/ca.crt"
+  log "CA of registry $host installed as $CERTS_D/$host/ca.crt"
+}
+
+# The dirs install_registry_ca created, deepest first: our ca.crt goes, then
+# each dir with rmdir (so a file someone else put there keeps its dir).
+remove_registry_cas() {
+  local list=$DIR/certs.d.created d dirs=()
+  [[ -f $list ]] || return 0
+  mapfile -t dirs <"$list"
+  local i
+  for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
+    d=${dirs[i]}
+    [[ $d == "$CERTS_D" || $d == "$CERTS_D"/* || $d == "$(dirname "$CERTS_D")" ]] ||
+      { log "warning: not removing $d (not under $CERTS_D)"; continue; }
+    [[ -d $d ]] || continue
+    if [[ $d == "$CERTS_D"/* ]]; then rm -f "$d/ca.crt"; fi
+    rmdir "$d" 2>/dev/null || log "warning: $d is not empty, left in place"
+  done
+  rm -f "$list"
+}
+
 start_token_server() {
   FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn token-server "$DIR/token-server.pid" python3 "$TOKEN_SERVER" \
     --host 127.0.0.1 --port 0 --port-file "$DIR/token-server.port" \
@@ -401,6 +445,20 @@ verify_registries() {
   mkdir -p "$tls_certs" && cp "$DIR/certs/ca.crt" "$tls_certs/ca.crt"
   skopeo_push "$TLS/flow-test/busybox:check" --dest-cert-dir "$tls_certs"
 
+  # (c') TLS and htpasswd at once, the CA trusted through /etc/docker/certs.d.
+  local ca=(--cacert "$DIR/certs/ca.crt")
+  expect_code 401 "tlsbasic: GET /v2/ without credentials" "${ca[@]}" "https://$TLSBASIC/v2/"
+  expect_code 401 "tlsbasic: GET /v2/ with a wrong password" "${ca[@]}" \
+    -u "$BASIC_USER:wrong" "https://$TLSBASIC/v2/"
+  expect_code 200 "tlsbasic: GET /v2/ with credentials" "${ca[@]}" \
+    -u "$BASIC_USER:$BASIC_PASSWORD" "https://$TLSBASIC/v2/"
+  expect_code 000 "tlsbasic: GET /v2/ without the CA (must not verify)" \
+    -u "$BASIC_USER:$BASIC_PASSWORD" "https://$TLSBASIC/v2/"
+  expect_code 200 "tlsbasic: GET /v2/ with the CA from $CERTS_D/$TLSBASIC" \
+    --cacert "$CERTS_D/$TLSBASIC/ca.crt" -u "$BASIC_USER:$BASIC_PASSWORD" "https://$TLSBASIC/v2/"
+  skopeo_push "$TLSBASIC/flow-test/busybox:check" --dest-cert-dir "$CERTS_D/$TLSBASIC" \
+    --dest-creds "$BASIC_USER:$BASIC_PASSWORD"
+
   # (d) bearer tokens from our token server.
   local hdrs
   hdrs=$(curl -s -o /dev/null -D - "http://$TOKENREG/v2/" | tr -d '\r')
@@ -441,6 +499,8 @@ write_env() {
       "FLOW_TEST_BASIC_USER=$BASIC_USER" \
       "FLOW_TEST_BASIC_PASSWORD=$BASIC_PASSWORD" \
       "FLOW_TEST_REGISTRY_TLS=$TLS" \
+      "FLOW_TEST_REGISTRY_TLSBASIC=$TLSBASIC" \
+      "FLOW_TEST_TLSBASIC_CERT_DIR=$CERTS_D/$TLSBASIC" \
       "FLOW_TEST_REGISTRY_READONLY=$READONLY" \
       "FLOW_TEST_TLS_CA=$DIR/certs/ca.crt" \
       "FLOW_TEST_REGISTRY_TOKEN=$TOKENREG" \
@@ -491,9 +551,9 @@ cmd_up() {
   start_dockerd
   make_base_image
 
-  read -r P_PLAIN P_BASIC P_TLS P_TOKEN P_RO <<<"$(free_ports 5)"
+  read -r P_PLAIN P_BASIC P_TLS P_TOKEN P_RO P_TLSBASIC <<<"$(free_ports 6)"
   PLAIN=127.0.0.1:$P_PLAIN BASIC=127.0.0.1:$P_BASIC TLS=127.0.0.1:$P_TLS TOKENREG=127.0.0.1:$P_TOKEN
-  READONLY=127.0.0.1:$P_RO
+  READONLY=127.0.0.1:$P_RO TLSBASIC=127.0.0.1:$P_TLSBASIC
 
   start_token_server
   REALM=http://127.0.0.1:$TOKEN_PORT/token
@@ -511,6 +571,18 @@ cmd_up() {
   write_registry_config tls "$P_TLS" "  tls:
     certificate: $DIR/certs/server.crt
     key: $DIR/certs/server.key"
+  # TLS (under http:) and htpasswd (a new top-level key) in one registry, with
+  # the basic registry's user and password; its CA goes to /etc/docker/certs.d.
+  mkdir -p "$DIR/registry-tlsbasic"
+  htpasswd -Bbn "$BASIC_USER" "$BASIC_PASSWORD" >"$DIR/registry-tlsbasic/htpasswd" 2>/dev/null
+  write_registry_config tlsbasic "$P_TLSBASIC" "  tls:
+    certificate: $DIR/certs/server.crt
+    key: $DIR/certs/server.key
+auth:
+  htpasswd:
+    realm: flow-test-tlsbasic
+    path: $DIR/registry-tlsbasic/htpasswd"
+  install_registry_ca "$TLSBASIC"
   write_registry_config token "$P_TOKEN" "auth:
   token:
     realm: $REALM
@@ -523,7 +595,9 @@ cmd_up() {
   start_registry tls "$P_TLS" https
   start_registry token "$P_TOKEN"
   start_registry readonly "$P_RO"
-  log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM) readonly=$READONLY"
+  start_registry tlsbasic "$P_TLSBASIC" https
+  log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM) readonly=$READONLY" \
+    "tlsbasic=$TLSBASIC"
 
   verify_registries
   write_env
@@ -645,7 +719,10 @@ cmd_down() {
   done
   ((${#mnts[@]} == 0)) || log "warning: could not unmount: ${mnts[*]}"
 
-  # 5. The dir itself, and the pointer if it points here.
+  # 5. The registry CAs `up` put under /etc/docker/certs.d (listed in the dir).
+  remove_registry_cas
+
+  # 6. The dir itself, and the pointer if it points here.
   rm -rf "$DIR" || log "warning: could not remove all of $DIR"
   [[ $(readlink "$CURRENT_LINK" 2>/dev/null) == "$DIR" ]] && rm -f "$CURRENT_LINK"
   log "environment stopped and removed"

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::{env, flow, run, unique, write};
 
-/// A one-service project pushing to `registry`.
+/// A project `pushy` with `services` in stage `ci`, each a small layer on the base image.
 fn project(dir: &Path, services: &[&str]) {
     let base = env("FLOW_TEST_BASE_IMAGE");
     let mut kdl = String::from("project \"pushy\"\n");
@@ -53,10 +53,24 @@ fn auth_b64(user: &str, password: &str) -> String {
     String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }
 
-/// `skopeo inspect` of a pushed image: (digest, repo tags).
+/// The manifest digest of a pushed image, as `skopeo inspect` reads it from the registry.
 fn skopeo_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
+    skopeo_digest_with(reference, creds, None)
+}
+
+/// [`skopeo_digest`] over verified TLS, trusting the CA in `cert_dir`, if given.
+fn skopeo_digest_with(
+    reference: &str,
+    creds: Option<(&str, &str)>,
+    cert_dir: Option<&str>,
+) -> String {
     let mut c = Command::new("skopeo");
-    c.args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]);
+    c.arg("inspect");
+    match cert_dir {
+        Some(dir) => c.args(["--tls-verify=true", "--cert-dir", dir]),
+        None => c.arg("--tls-verify=false"),
+    };
+    c.args(["--format", "{{.Digest}}"]);
     if let Some((u, p)) = creds {
         c.arg(format!("--creds={u}:{p}"));
     }
@@ -507,5 +521,92 @@ fn failure_inside_the_push_stream_is_exit_5() {
     assert!(
         meta["services"]["api"]["digest"].is_null(),
         "no digest for a failed push: {meta}"
+    );
+}
+
+/// The real `docker login` (docker CLI → test engine → registry) writes the credentials to a
+/// fresh config.json; `flow build --push` with that config pushes to an htpasswd registry
+/// over TLS whose self-signed CA is trusted only through /etc/docker/certs.d.
+#[test]
+fn docker_login_then_push_to_htpasswd_registry_over_tls() {
+    let reg = env("FLOW_TEST_REGISTRY_TLSBASIC");
+    let cert_dir = env("FLOW_TEST_TLSBASIC_CERT_DIR");
+    assert_eq!(cert_dir, format!("/etc/docker/certs.d/{reg}"));
+    assert!(
+        Path::new(&cert_dir).join("ca.crt").is_file(),
+        "the CA is where dockerd and flow look for it"
+    );
+    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
+
+    // With no `auths` entry at all (`{}`, `{"auths":{}}` or `{"credsStore":""}`), the docker
+    // CLI picks the `pass` store by itself because docker-credential-pass is installed. One
+    // unrelated entry keeps it on the file.
+    let cfg = docker_config(r#"{"auths": {"flow-test.invalid": {}}}"#);
+    let mut login = Command::new("docker");
+    login
+        .env("DOCKER_HOST", env("DOCKER_HOST"))
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["login", &reg, "-u", &user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = login.spawn().expect("docker CLI");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(password.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let (lout, lerr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "docker login: {lout}\n{lerr}");
+    assert!(lout.contains("Login Succeeded"), "{lout}");
+    assert!(!lout.contains(&password) && !lerr.contains(&password));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
+    assert!(
+        config.get("credsStore").is_none_or(|s| s == ""),
+        "docker login must have used the file, not a credential store"
+    );
+    assert_eq!(
+        config["auths"][&reg]["auth"].as_str(),
+        Some(auth_b64(&user, &password).as_str()),
+        "docker login wrote the credentials of {reg} to config.json"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), &["api"]);
+    let tag = unique("login");
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "json",
+        "--registry",
+        &reg,
+        "--tag",
+        &tag,
+        "ci",
+    ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains(&password) && !err.contains(&password),
+        "password must never be printed"
+    );
+    let pushed = json_events(&out)
+        .into_iter()
+        .find(|e| e["event"] == "pushed")
+        .expect("pushed event");
+    let reference = format!("{reg}/pushy-api:{tag}");
+    assert_eq!(pushed["references"], serde_json::json!([reference]));
+    let digest = pushed["digest"].as_str().unwrap();
+    assert!(digest.starts_with("sha256:"), "{pushed}");
+    assert_eq!(
+        skopeo_digest_with(&reference, Some((&user, &password)), Some(&cert_dir)),
+        digest
     );
 }
