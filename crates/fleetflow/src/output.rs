@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleetflow_build::{BuildError, Event, Reporter, ServiceBuild};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -61,10 +61,15 @@ pub struct Printer {
     lock: Mutex<()>,
     push: bool,
     messages: Messages,
+    /// When the run started: JSON push events give their times relative to it.
+    started: Instant,
+    /// When each service's push began (its first `push_started`).
+    push_began: Mutex<HashMap<String, Instant>>,
 }
 
 impl Printer {
-    /// A printer for `mode`; `jobs` are the planned builds (for the header lines).
+    /// A printer for `mode`; `jobs` are the planned builds (for the header lines). The
+    /// run's clock (`started_ms`/`finished_ms` in JSON push events) starts here.
     pub fn new(
         mode: Mode,
         jobs: &[ServiceBuild],
@@ -90,7 +95,27 @@ impl Printer {
             lock: Mutex::new(()),
             push,
             messages,
+            started: Instant::now(),
+            push_began: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Milliseconds from the start of the run to `at`.
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The run-clock interval of `service`'s push, ending now: (`started_ms`, `finished_ms`).
+    fn push_interval(&self, service: &str) -> (u64, u64) {
+        let now = Instant::now();
+        let began = self
+            .push_began
+            .lock()
+            .expect("push_began lock")
+            .get(service)
+            .copied()
+            .unwrap_or(now);
+        (self.ms(began), self.ms(now))
     }
 
     /// The mode.
@@ -204,10 +229,12 @@ impl Printer {
                 self.finish(service, format!("✗ {word}"));
             }
             Event::Pushed(p) => {
+                let (started_ms, finished_ms) = self.push_interval(service);
                 self.json(json!({
                     "event": "pushed", "service": service, "digest": p.digest, "pinned": p.pinned(),
                     "references": p.references.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "seconds": p.elapsed.as_secs_f64(),
+                    "started_ms": started_ms, "finished_ms": finished_ms,
                 }));
                 self.line_plain(&format!(
                     "  {service} | {} {}",
@@ -224,9 +251,11 @@ impl Printer {
                 );
             }
             Event::PushFailed(e) => {
+                let (started_ms, finished_ms) = self.push_interval(service);
                 self.json(json!({
                     "event": "push_failed", "service": service, "error": e.to_string(),
                     "auth": matches!(e, fleetflow_build::PushError::Auth { .. }),
+                    "started_ms": started_ms, "finished_ms": finished_ms,
                 }));
                 self.line_plain(&format!(
                     "  {service} | {}: {e}",
@@ -253,6 +282,14 @@ impl Printer {
 
 impl Reporter for Printer {
     fn report(&self, service: &str, event: Event<'_>) {
+        let now = Instant::now();
+        if matches!(event, Event::PushStarted(_)) {
+            self.push_began
+                .lock()
+                .expect("push_began lock")
+                .entry(service.to_string())
+                .or_insert(now);
+        }
         if matches!(
             event,
             Event::Built(_) | Event::BuildFailed(_) | Event::Pushed(_) | Event::PushFailed(_)
@@ -304,9 +341,10 @@ impl Reporter for Printer {
                     bar.set_message(s.to_string());
                 }
             }
-            (Mode::Json, Event::PushStarted(r)) => {
-                self.json(json!({"event": "push_started", "service": service, "reference": r}))
-            }
+            (Mode::Json, Event::PushStarted(r)) => self.json(json!({
+                "event": "push_started", "service": service, "reference": r,
+                "started_ms": self.ms(now),
+            })),
             (Mode::Json, Event::PushLayers { .. }) => {}
             (Mode::Plain, Event::PushStarted(r)) => {
                 let _g = self.lock.lock();

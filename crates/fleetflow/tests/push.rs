@@ -11,6 +11,11 @@ use common::{env, flow, run, unique, write};
 
 /// A project `pushy` with `services` in stage `ci`, each a small layer on the base image.
 fn project(dir: &Path, services: &[&str]) {
+    project_with(dir, services, "");
+}
+
+/// [`project`] with `extra` (Dockerfile lines) after each service's own step.
+fn project_with(dir: &Path, services: &[&str], extra: &str) {
     let base = env("FLOW_TEST_BASE_IMAGE");
     let mut kdl = String::from("project \"pushy\"\n");
     for s in services {
@@ -18,7 +23,7 @@ fn project(dir: &Path, services: &[&str]) {
         write(
             dir,
             &format!("Dockerfile.{s}"),
-            &format!("FROM {base}\nRUN echo {s} > /{s}.txt\n"),
+            &format!("FROM {base}\nRUN echo {s} > /{s}.txt\n{extra}"),
         );
     }
     kdl.push_str("stage \"ci\" {\n");
@@ -609,4 +614,133 @@ fn docker_login_then_push_to_htpasswd_registry_over_tls() {
         skopeo_digest_with(&reference, Some((&user, &password)), Some(&cert_dir)),
         digest
     );
+}
+
+/// Three services, each with a 20 MB layer of random bytes, pushed to the plain registry:
+/// the push intervals flow reports (`started_ms`/`finished_ms`) overlap, and the summary,
+/// in JSON and in plain mode, lists each service's reference with the digest the registry
+/// has for it.
+#[test]
+fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
+    let services = ["api", "worker", "web"];
+    let t = tempfile::tempdir().unwrap();
+    project_with(
+        t.path(),
+        &services,
+        "RUN dd if=/dev/urandom of=/blob bs=1M count=20 2>/dev/null\n",
+    );
+    let cfg = docker_config("{}");
+    let reg = format!("{}/parallel", env("FLOW_TEST_REGISTRY_PLAIN"));
+    let started = std::time::Instant::now();
+
+    let tag = unique("par");
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "json",
+        "--registry",
+        &reg,
+        "--tag",
+        &tag,
+        "ci",
+    ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let events = json_events(&out);
+    let ms = |e: &serde_json::Value, k: &str| {
+        e[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} (ms) missing: {e}"))
+    };
+    let mut intervals = Vec::new();
+    let mut digests = Vec::new();
+    for svc in services {
+        let of = |name: &str| {
+            events
+                .iter()
+                .filter(|e| e["event"] == name && e["service"] == svc)
+                .collect::<Vec<_>>()
+        };
+        let (begun, pushed) = (of("push_started"), of("pushed"));
+        assert_eq!((begun.len(), pushed.len()), (1, 1), "{svc}: {out}");
+        let (begun, pushed) = (begun[0], pushed[0]);
+        let reference = format!("{reg}/pushy-{svc}:{tag}");
+        assert_eq!(begun["reference"], reference);
+        let (start, end) = (ms(pushed, "started_ms"), ms(pushed, "finished_ms"));
+        assert_eq!(start, ms(begun, "started_ms"), "{svc}: {begun} {pushed}");
+        assert!(start < end, "{svc}: a 20 MB push takes time: {pushed}");
+        let seconds = pushed["seconds"].as_f64().unwrap();
+        assert!(
+            (seconds * 1000.0 - (end - start) as f64).abs() < 250.0,
+            "{svc}: the interval agrees with `seconds`: {pushed}"
+        );
+        let digest = pushed["digest"].as_str().unwrap().to_string();
+        assert_eq!(skopeo_digest(&reference, None), digest, "{reference}");
+        intervals.push((svc, start, end));
+        digests.push((svc, reference, digest));
+    }
+    // Two pushes overlap when each began before the other ended.
+    let overlapping: Vec<(&str, &str)> = intervals
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| intervals[i + 1..].iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a.1 < b.2 && b.1 < a.2)
+        .map(|(a, b)| (a.0, b.0))
+        .collect();
+    assert!(
+        !overlapping.is_empty(),
+        "no two pushes overlapped in time: {intervals:?}"
+    );
+    eprintln!("push intervals (ms): {intervals:?}; overlapping: {overlapping:?}");
+
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary", "{out}");
+    assert_eq!(
+        (summary["built"].as_u64(), summary["pushed"].as_u64()),
+        (Some(3), Some(3)),
+        "{summary}"
+    );
+    let images = summary["images"].as_array().expect("images in the summary");
+    assert_eq!(images.len(), 3, "{summary}");
+    for ((svc, reference, digest), image) in digests.iter().zip(images) {
+        assert_eq!(image["service"], *svc, "plan order: {summary}");
+        assert_eq!(image["references"], serde_json::json!([reference]));
+        assert_eq!(image["digest"], *digest, "{summary}");
+        assert_eq!(
+            image["pinned"],
+            format!("{reg}/pushy-{svc}@{digest}"),
+            "{summary}"
+        );
+    }
+
+    // Plain mode, another tag: one summary line per service, `✓ svc: ref (digest)`.
+    let tag = unique("parplain");
+    let mut c = flow(t.path());
+    c.env("DOCKER_CONFIG", cfg.path()).args([
+        "build",
+        "--push",
+        "--progress",
+        "plain",
+        "--registry",
+        &reg,
+        "--tag",
+        &tag,
+        "ci",
+    ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The summary follows the last empty line.
+    let summary: Vec<&str> = out
+        .rsplit_once("\n\n")
+        .map_or("", |(_, s)| s)
+        .lines()
+        .collect();
+    assert_eq!(summary.len(), 3, "one summary line per service: {out}");
+    for (svc, line) in services.iter().zip(&summary) {
+        let reference = format!("{reg}/pushy-{svc}:{tag}");
+        let digest = skopeo_digest(&reference, None);
+        assert_eq!(*line, format!("✓ {svc}: {reference} ({digest})"), "{out}");
+    }
+    eprintln!("both runs took {:.1}s", started.elapsed().as_secs_f64());
 }

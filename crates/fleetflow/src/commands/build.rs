@@ -471,8 +471,24 @@ fn report(
             }
         }
     }
+    // Every built service with its references, and its digest when it was pushed: the
+    // same as the summary lines.
+    let images: Vec<serde_json::Value> = outcomes
+        .iter()
+        .filter(|o| o.result.is_ok())
+        .map(|o| {
+            let pushed = o.push.as_ref().and_then(|p| p.as_ref().ok());
+            json!({
+                "service": o.service,
+                "references": refs_of(o),
+                "digest": pushed.map(|p| p.digest.clone()),
+                "pinned": pushed.map(|p| p.pinned()),
+            })
+        })
+        .collect();
     printer.json(json!({
         "event": "summary",
+        "images": images,
         "built": outcomes.iter().filter(|o| o.result.is_ok()).count(),
         "pushed": outcomes.iter().filter(|o| matches!(o.push, Some(Ok(_)))).count(),
         "failed": build_failures.len(),
