@@ -130,6 +130,9 @@ impl Reference {
         if path.is_empty() {
             return Err(invalid("the repository path is empty"));
         }
+        if rest.len() > 255 {
+            return Err(invalid("the name is longer than 255 characters"));
+        }
         if let Some(bad) = path.split('/').find(|c| !valid_path_component(c)) {
             return Err(invalid(&format!(
                 "`{bad}` is not a valid path component (lower-case letters, digits and separators `.`, `_`, `__`, `-`)"
@@ -161,6 +164,35 @@ impl Reference {
         match self.domain.as_deref() {
             None | Some("index.docker.io") | Some("registry-1.docker.io") => DOCKER_HUB,
             Some(d) => d,
+        }
+    }
+
+    /// The repository path as the registry API names it: Docker Hub's one-component
+    /// names are `library/<name>`.
+    pub fn api_path(&self) -> String {
+        if self.registry() == DOCKER_HUB && !self.path.contains('/') {
+            format!("library/{}", self.path)
+        } else {
+            self.path.clone()
+        }
+    }
+
+    /// What to ask the registry for: the digest, else the tag, else `latest`.
+    pub fn target(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+
+    /// The fully qualified name, `registry/path:tag` (or `@digest`), with `latest` when
+    /// neither is written: the key under which the cache records an image.
+    pub fn canonical(&self) -> String {
+        let base = format!("{}/{}", self.registry(), self.api_path());
+        match (&self.tag, &self.digest) {
+            (_, Some(d)) => format!("{base}@{d}"),
+            (Some(t), None) => format!("{base}:{t}"),
+            (None, None) => format!("{base}:latest"),
         }
     }
 
@@ -211,6 +243,20 @@ mod tests {
                 .to_string(),
             "127.0.0.1:5000/a/b:t"
         );
+    }
+
+    #[test]
+    fn canonical_names() {
+        let r = Reference::parse("busybox").unwrap();
+        assert_eq!(r.canonical(), "docker.io/library/busybox:latest");
+        assert_eq!(r.api_path(), "library/busybox");
+        let r = Reference::parse("127.0.0.1:5000/a/b@sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a").unwrap();
+        assert_eq!(
+            r.target(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(r.api_path(), "a/b");
+        assert!(Reference::parse(&format!("x/{}", "a".repeat(300))).is_err());
     }
 
     #[test]
