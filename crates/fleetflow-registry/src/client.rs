@@ -285,9 +285,18 @@ impl RegistryClient {
         let plain_ok = client.opts.insecure || is_loopback(&host);
         let resp = match client.ping().await {
             Ok(r) => r,
-            Err(_) if plain_ok => {
+            Err(tls) if plain_ok => {
                 client.base = format!("http://{host}");
-                client.ping().await.map_err(|e| unreachable(chain(&e)))?
+                let r = client.ping().await.map_err(|e| unreachable(chain(&e)))?;
+                if r.status() == StatusCode::BAD_REQUEST {
+                    // A TLS server refusing plain HTTP: the TLS error is the real one.
+                    return Err(unreachable(format!(
+                        "{}; if the registry uses its own CA, put it in {}/{host}/ca.crt (or pass --cert-dir; --insecure skips verification)",
+                        chain(&tls),
+                        client.opts.certs_dir.display()
+                    )));
+                }
+                r
             }
             Err(e) => return Err(unreachable(chain(&e))),
         };
@@ -764,6 +773,23 @@ impl RegistryClient {
             }
         }
         Err(last.expect("at least one attempt"))
+    }
+
+    /// Make blob `digest` present in `repo` without uploading: true if it was there or
+    /// a cross-repository mount from `from` worked.
+    pub async fn push_blob_mount_only(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        if self.blob_exists(repo, digest).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(matches!(
+            self.start_upload(repo, digest, Some(from)).await?,
+            Upload::Mounted
+        ))
     }
 
     async fn start_upload(

@@ -18,6 +18,178 @@ pub struct Cli {
 pub enum Command {
     /// Build the images of a stage's services through the Docker Engine.
     Build(BuildArgs),
+    /// Move images without a Docker daemon: pull, import, push, copy; list and clean the
+    /// local blob cache.
+    Image(ImageArgs),
+}
+
+/// `flow image`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  flow image pull 127.0.0.1:5000/app:v1\n  flow image import app.tar --tag registry.example.com/app:v1\n  flow image push app.tar ghcr.io/org/app:v1          (a docker save tar)\n  flow image push ghcr.io/org/app:v1 mirror.local/app:v1   (from the cache)\n  flow image copy ghcr.io/org/app:v1 mirror.local/org/app:v1\n  flow image ls\n  flow image clean --all\n\nCredentials: -u/--password-stdin, else docker login's config.json, credential helpers,\nDOCKER_USERNAME/DOCKER_PASSWORD. Cache: --cache-dir, else FLOW_CACHE_DIR, else the user cache dir.\n\nExit codes: 0 success, 1 other failure, 2 usage error, 3 authentication failure,\n5 registry failure, 6 image not found, 7 invalid archive or content."
+)]
+pub struct ImageArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub command: ImageCommand,
+    /// Options for every operation.
+    #[command(flatten)]
+    pub common: ImageCommon,
+}
+
+/// `flow image` operations.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Pull an image from a registry into the cache.
+    Pull {
+        /// Image reference, e.g. ghcr.io/org/app:v1 or app@sha256:...
+        reference: String,
+        /// Platform to take from a multi-platform index (default: this machine's).
+        #[arg(
+            long,
+            value_name = "OS/ARCH[/VARIANT]",
+            conflicts_with = "all_platforms"
+        )]
+        platform: Option<String>,
+        /// Keep the whole index and pull every platform.
+        #[arg(long)]
+        all_platforms: bool,
+    },
+    /// Import a `docker save` tar (or an OCI layout tar or directory) into the cache.
+    #[command(visible_alias = "extract")]
+    Import {
+        /// The archive.
+        archive: PathBuf,
+        /// Name to record the image under (default: the names in the archive).
+        #[arg(short = 't', long = "tag", value_name = "REF")]
+        tag: Option<String>,
+    },
+    /// Push a tar, an OCI layout directory or a cached image to a registry.
+    Push {
+        /// A `docker save` tar, an OCI layout (tar or directory), or a cached reference.
+        source: String,
+        /// Destination reference, e.g. ghcr.io/org/app:v1.
+        destination: String,
+    },
+    /// Copy an image from one registry to another (a cross-repository mount when both
+    /// are on the same registry).
+    Copy {
+        /// Source reference.
+        source: String,
+        /// Destination reference.
+        destination: String,
+        /// Platform to take from a multi-platform index (default: this machine's).
+        #[arg(
+            long,
+            value_name = "OS/ARCH[/VARIANT]",
+            conflicts_with = "all_platforms"
+        )]
+        platform: Option<String>,
+        /// Copy the whole index with every platform.
+        #[arg(long)]
+        all_platforms: bool,
+    },
+    /// List the images in the cache.
+    Ls {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget images in the cache (their blobs go at the next `clean`).
+    Rm {
+        /// References, as `ls` shows them or as written for pull.
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Remove blobs no cached image uses, and partial downloads; report the bytes freed.
+    Clean {
+        /// Remove every image and blob.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Layer compression for images made from archives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// gzip, parallel, stored blocks for data that does not compress.
+    Gzip,
+    /// Uncompressed layers (fastest to push, largest).
+    None,
+}
+
+/// Options shared by every `flow image` operation.
+#[derive(Debug, Args)]
+pub struct ImageCommon {
+    /// Blob cache directory [default: FLOW_CACHE_DIR, else <user cache dir>/flow/images].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Blobs transferred at once.
+    #[arg(short = 'j', long, visible_alias = "max-concurrent", global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+
+    /// Retries after a failed request (connection error, 5xx, 408, 429).
+    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
+    pub retry_attempts: u32,
+
+    /// Upload blobs even when the registry already has them.
+    #[arg(long, global = true)]
+    pub force_upload: bool,
+
+    /// Allow plain HTTP and unverified TLS for every registry (loopback registries may
+    /// use plain HTTP without it).
+    #[arg(long, visible_alias = "skip-tls", global = true)]
+    pub insecure: bool,
+
+    /// Per-registry CA certificates, as <DIR>/<host[:port]>/*.crt.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/docker/certs.d"
+    )]
+    pub cert_dir: PathBuf,
+
+    /// User name for the destination registry (the source for pull); the password is
+    /// read from standard input with --password-stdin.
+    #[arg(short = 'u', long, global = true, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Read the password (or token) for --username from standard input.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+
+    /// Password on the command line (visible to other users; prefer --password-stdin).
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Layer compression for images made from archives.
+    #[arg(long, global = true, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
+
+    /// Upload blobs in PATCH chunks of this many bytes (for registries that cap request
+    /// bodies) instead of one streaming PUT.
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+
+    /// Progress output.
+    #[arg(long, global = true, value_enum, default_value_t = Progress::Auto, value_name = "MODE")]
+    pub progress: Progress,
+
+    /// Say what would be done, transfer nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Print only errors and the resulting references.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
 }
 
 /// How progress is shown.

@@ -15,6 +15,10 @@ pub enum Code {
     BuildFailed = 4,
     /// Push or registry failure.
     Push = 5,
+    /// The image (in a registry or the cache) does not exist.
+    NotFound = 6,
+    /// An archive or content that is invalid (truncated, lying digests, escaping paths).
+    BadInput = 7,
 }
 
 impl From<Code> for std::process::ExitCode {

@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns an exit [`Code`].
 
 mod build;
+mod image;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Code;
@@ -10,6 +11,7 @@ use crate::messages::Messages;
 pub async fn dispatch(cli: Cli, messages: &Messages) -> Code {
     match cli.command {
         Command::Build(args) => build::run(args, messages).await,
+        Command::Image(args) => image::run(args, messages).await,
     }
 }
 
