@@ -222,10 +222,10 @@ pub fn base_images(text: &str, build_args: &[(String, String)]) -> Vec<String> {
             if lower != "scratch" && !stages.contains(&lower) && !images.contains(&image) {
                 images.push(image);
             }
-            if let Some(i) = rest.iter().position(|w| w.eq_ignore_ascii_case("as")) {
-                if let Some(alias) = rest.get(i + 1) {
-                    stages.push(alias.to_ascii_lowercase());
-                }
+            if let Some(i) = rest.iter().position(|w| w.eq_ignore_ascii_case("as"))
+                && let Some(alias) = rest.get(i + 1)
+            {
+                stages.push(alias.to_ascii_lowercase());
             }
         }
     }

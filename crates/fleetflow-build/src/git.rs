@@ -20,10 +20,10 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 
 /// A remote URL without credentials, as a browsable https URL where possible.
 pub fn public_source_url(url: &str) -> String {
-    if let Some(rest) = url.strip_prefix("git@") {
-        if let Some((host, path)) = rest.split_once(':') {
-            return format!("https://{host}/{}", path.trim_end_matches(".git"));
-        }
+    if let Some(rest) = url.strip_prefix("git@")
+        && let Some((host, path)) = rest.split_once(':')
+    {
+        return format!("https://{host}/{}", path.trim_end_matches(".git"));
     }
     match url.split_once("://") {
         Some((scheme, rest)) => {

@@ -140,10 +140,9 @@ impl BlobStore {
                 .strip_suffix(".tmp")
                 .and_then(|s| s.split('-').next())
                 .and_then(|p| p.parse::<u32>().ok())
+                && !Path::new(&format!("/proc/{pid}")).exists()
             {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = fs::remove_file(e.path());
-                }
+                let _ = fs::remove_file(e.path());
             }
         }
     }
@@ -184,14 +183,14 @@ impl BlobStore {
     /// Store `bytes` (a manifest or config), checking them against `expected` if given.
     pub fn put_bytes(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, CacheError> {
         let digest = Digest::of(bytes);
-        if let Some(e) = expected {
-            if *e != digest {
-                return Err(CacheError::DigestMismatch {
-                    what: "document".into(),
-                    expected: e.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(e) = expected
+            && *e != digest
+        {
+            return Err(CacheError::DigestMismatch {
+                what: "document".into(),
+                expected: e.clone(),
+                actual: digest,
+            });
         }
         if self.has(&digest) {
             return Ok(digest);
@@ -468,15 +467,15 @@ impl BlobWriter {
         let file = buf
             .into_inner()
             .map_err(|e| io_err(&self.path)(e.into_error()))?;
-        if let Some(e) = expected {
-            if *e != digest {
-                let _ = fs::remove_file(&self.path);
-                return Err(CacheError::DigestMismatch {
-                    what: what.to_string(),
-                    expected: e.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(e) = expected
+            && *e != digest
+        {
+            let _ = fs::remove_file(&self.path);
+            return Err(CacheError::DigestMismatch {
+                what: what.to_string(),
+                expected: e.clone(),
+                actual: digest,
+            });
         }
         file.sync_all().map_err(io_err(&self.path))?;
         let dest = self.blobs.join(digest.hex());

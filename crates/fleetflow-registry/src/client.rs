@@ -398,10 +398,10 @@ impl RegistryClient {
                     return Ok(Some(format!("Bearer {}", t.expose())));
                 }
                 let key = scopes.join(" ");
-                if let Some(t) = auth.tokens.get(&key) {
-                    if t.expires > Instant::now() {
-                        return Ok(Some(format!("Bearer {}", t.value)));
-                    }
+                if let Some(t) = auth.tokens.get(&key)
+                    && t.expires > Instant::now()
+                {
+                    return Ok(Some(format!("Bearer {}", t.value)));
                 }
                 let token = self.fetch_token(&ch, scopes).await?;
                 let header = format!("Bearer {}", token.value);
@@ -675,15 +675,15 @@ impl RegistryClient {
         } else {
             claimed
         };
-        if let Some(e) = expected {
-            if e != digest.as_str() {
-                return Err(RegistryError::DigestMismatch {
-                    registry: self.registry.clone(),
-                    what: format!("manifest {repo}:{reference}"),
-                    expected: e,
-                    actual: digest.to_string(),
-                });
-            }
+        if let Some(e) = expected
+            && e != digest.as_str()
+        {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what: format!("manifest {repo}:{reference}"),
+                expected: e,
+                actual: digest.to_string(),
+            });
         }
         Ok((bytes, ctype, digest))
     }
@@ -717,15 +717,14 @@ impl RegistryClient {
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
+            && claimed != digest.as_str()
         {
-            if claimed != digest.as_str() {
-                return Err(RegistryError::DigestMismatch {
-                    registry: self.registry.clone(),
-                    what: format!("pushed manifest {repo}:{reference}"),
-                    expected: digest.to_string(),
-                    actual: claimed.to_string(),
-                });
-            }
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what: format!("pushed manifest {repo}:{reference}"),
+                expected: digest.to_string(),
+                actual: claimed.to_string(),
+            });
         }
         Ok(digest)
     }
@@ -733,6 +732,7 @@ impl RegistryClient {
     /// Push the blob in file `path` (`digest`, `size` bytes) to `repo`: skip it if it
     /// exists (unless `force`), try a mount from `mount_from`, else upload it. A failed
     /// upload is restarted from a new session, up to the retry limit.
+    #[allow(clippy::too_many_arguments)] // each is a separate, named input of one upload
     pub async fn push_blob(
         &self,
         repo: &str,
@@ -891,15 +891,14 @@ impl RegistryClient {
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|v| v.to_str().ok())
+                && claimed != digest.as_str()
             {
-                if claimed != digest.as_str() {
-                    return Err(UploadError::Final(RegistryError::DigestMismatch {
-                        registry: self.registry.clone(),
-                        what: format!("uploaded blob {}", digest.short()),
-                        expected: digest.to_string(),
-                        actual: claimed.to_string(),
-                    }));
-                }
+                return Err(UploadError::Final(RegistryError::DigestMismatch {
+                    registry: self.registry.clone(),
+                    what: format!("uploaded blob {}", digest.short()),
+                    expected: digest.to_string(),
+                    actual: claimed.to_string(),
+                }));
             }
             return Ok(());
         }

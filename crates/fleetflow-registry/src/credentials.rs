@@ -310,15 +310,15 @@ impl CredentialStore {
             if let Some(c) = run_helper(helper, server)? {
                 return Ok(Some((c, CredentialSource::CredHelper(helper.clone()))));
             }
-        } else if let Some(store) = &self.config.creds_store {
-            if let Some(c) = run_helper(store, server)? {
-                return Ok(Some((c, CredentialSource::CredsStore(store.clone()))));
-            }
+        } else if let Some(store) = &self.config.creds_store
+            && let Some(c) = run_helper(store, server)?
+        {
+            return Ok(Some((c, CredentialSource::CredsStore(store.clone()))));
         }
-        if let Some((key, entry)) = self.auth_entry(registry) {
-            if let Some(c) = self.decode_entry(key, entry)? {
-                return Ok(Some((c, CredentialSource::ConfigFile(self.path.clone()))));
-            }
+        if let Some((key, entry)) = self.auth_entry(registry)
+            && let Some(c) = self.decode_entry(key, entry)?
+        {
+            return Ok(Some((c, CredentialSource::ConfigFile(self.path.clone()))));
         }
         if let (Some(u), Some(p)) = (
             self.env.get("DOCKER_USERNAME"),
@@ -330,15 +330,14 @@ impl CredentialStore {
             };
             return Ok(Some((c, CredentialSource::DockerEnv)));
         }
-        if registry == "ghcr.io" {
-            if let (Some(u), Some(t)) = (self.env.get("GITHUB_ACTOR"), self.env.get("GITHUB_TOKEN"))
-            {
-                let c = Credentials::Basic {
-                    username: u.clone(),
-                    password: Secret::new(t.clone()),
-                };
-                return Ok(Some((c, CredentialSource::GithubEnv)));
-            }
+        if registry == "ghcr.io"
+            && let (Some(u), Some(t)) = (self.env.get("GITHUB_ACTOR"), self.env.get("GITHUB_TOKEN"))
+        {
+            let c = Credentials::Basic {
+                username: u.clone(),
+                password: Secret::new(t.clone()),
+            };
+            return Ok(Some((c, CredentialSource::GithubEnv)));
         }
         Ok(None)
     }

@@ -138,10 +138,10 @@ impl Reference {
                 "`{bad}` is not a valid path component (lower-case letters, digits and separators `.`, `_`, `__`, `-`)"
             )));
         }
-        if let Some(d) = &domain {
-            if d.starts_with('-') || d.ends_with('-') || d.contains('/') {
-                return Err(invalid("the registry host is not valid"));
-            }
+        if let Some(d) = &domain
+            && (d.starts_with('-') || d.ends_with('-') || d.contains('/'))
+        {
+            return Err(invalid("the registry host is not valid"));
         }
         Ok(Reference {
             domain,

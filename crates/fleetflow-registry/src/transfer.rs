@@ -276,6 +276,7 @@ pub async fn push_blob(
 
 /// Push the cached image or index `root` to `repo` under `tag` (or by digest when
 /// `None`): blobs first (skipping `done`, already pushed), then manifests, the tag last.
+#[allow(clippy::too_many_arguments)] // each is a separate, named input of one upload
 pub async fn push(
     client: &RegistryClient,
     store: &BlobStore,

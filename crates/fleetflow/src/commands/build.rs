@@ -277,10 +277,10 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     ));
 
     if args.dry_run {
-        if args.push {
-            if let Err(code) = check_registries(&plan, messages) {
-                return code;
-            }
+        if args.push
+            && let Err(code) = check_registries(&plan, messages)
+        {
+            return code;
         }
         print_plan(&plan, &printer, mode, messages);
         return Code::Success;
@@ -327,15 +327,15 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
     let code = report(&args, &plan, &outcomes, &printer, messages, mode);
-    if let Some(path) = &args.metadata_file {
-        if let Err(e) = write_metadata(path, &plan, &outcomes) {
-            print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
-            return if code == Code::Success {
-                Code::Other
-            } else {
-                code
-            };
-        }
+    if let Some(path) = &args.metadata_file
+        && let Err(e) = write_metadata(path, &plan, &outcomes)
+    {
+        print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
+        return if code == Code::Success {
+            Code::Other
+        } else {
+            code
+        };
     }
     code
 }

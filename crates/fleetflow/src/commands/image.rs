@@ -233,16 +233,14 @@ impl Context {
         registry: &str,
         explicit: bool,
     ) -> Result<(Option<Credentials>, String), Failure> {
-        if explicit {
-            if let (Some(u), Some(p)) = (&self.common.username, &self.password) {
-                return Ok((
-                    Some(Credentials::Basic {
-                        username: u.clone(),
-                        password: p.clone(),
-                    }),
-                    "--username".into(),
-                ));
-            }
+        if explicit && let (Some(u), Some(p)) = (&self.common.username, &self.password) {
+            return Ok((
+                Some(Credentials::Basic {
+                    username: u.clone(),
+                    password: p.clone(),
+                }),
+                "--username".into(),
+            ));
         }
         let Some(store) = &self.store else {
             return Ok((None, "anonymous".into()));
