@@ -588,11 +588,11 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Block size for parallel gzip.
-pub const GZIP_BLOCK: usize = 4 << 20;
+pub const GZIP_BLOCK: usize = 1 << 20;
 
 fn gzip_block(buf: &[u8]) -> io::Result<Vec<u8>> {
-    // A 64 KiB sample decides: data that does not shrink is stored, not deflated.
-    let sample = &buf[..buf.len().min(64 << 10)];
+    // A 16 KiB sample decides: data that does not shrink is stored, not deflated.
+    let sample = &buf[..buf.len().min(16 << 10)];
     let mut probe = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
     probe.write_all(sample)?;
     let probed = probe.finish()?.len();
