@@ -905,6 +905,10 @@ impl RegistryClient {
         let retry = transient(status)
             || status == StatusCode::NOT_FOUND
             || status == StatusCode::UNAUTHORIZED;
+        if let Some(wait) = retry_after(&resp) {
+            // The registry said when to come back; the new session waits for it.
+            tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+        }
         let e = self
             .fail(repo, &format!("upload blob {}", digest.short()), resp)
             .await;
