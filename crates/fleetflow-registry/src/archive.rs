@@ -5,7 +5,7 @@
 //!
 //! A tar is first indexed by its headers alone (entries are skipped with seeks), then
 //! each layer is read once: an uncompressed layer is hashed (its DiffID, checked against
-//! the config) while it is compressed in 4 MiB blocks on every core, each block its own
+//! the config) while it is compressed in 1 MiB blocks on every core, each block its own
 //! gzip member (valid gzip; blocks that do not compress are stored), so the output, and
 //! the blob digest, do not depend on the number of threads. Which blob a DiffID became is
 //! recorded, so no layer is compressed twice. Layer order is kept. Nothing is written
