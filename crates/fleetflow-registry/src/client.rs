@@ -97,6 +97,9 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// Send blobs in PATCH chunks of this many bytes instead of one PUT.
     pub chunk_size: Option<u64>,
+    /// Print one line per HTTP request to stderr: method, URL without its query (upload
+    /// URLs carry state tokens there), status. Never a header or a body.
+    pub verbose: bool,
 }
 
 impl Default for ClientOptions {
@@ -107,6 +110,7 @@ impl Default for ClientOptions {
             retry_attempts: 3,
             backoff: Duration::from_millis(500),
             chunk_size: None,
+            verbose: false,
         }
     }
 }
@@ -361,6 +365,27 @@ impl RegistryClient {
             .min(Duration::from_secs(30))
     }
 
+    fn trace(&self, method: &str, url: &str, outcome: &str) {
+        if self.opts.verbose {
+            let bare = url.split('?').next().unwrap_or(url);
+            eprintln!("[http] {method} {bare} -> {outcome}");
+        }
+    }
+
+    fn trace_result(
+        &self,
+        req: &reqwest::Request,
+        result: &Result<reqwest::Response, reqwest::Error>,
+    ) {
+        if self.opts.verbose {
+            let outcome = match result {
+                Ok(r) => r.status().to_string(),
+                Err(e) => format!("error: {}", chain(e)),
+            };
+            self.trace(req.method().as_str(), req.url().as_str(), &outcome);
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -469,7 +494,16 @@ impl RegistryClient {
                     r
                 }
             };
-            let resp = match req.send().await {
+            let sent = req.send().await;
+            self.trace(
+                "token",
+                realm,
+                &match &sent {
+                    Ok(r) => r.status().to_string(),
+                    Err(e) => format!("error: {}", chain(e)),
+                },
+            );
+            let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     last = format!(
@@ -537,7 +571,18 @@ impl RegistryClient {
             if let Some(h) = self.authorization(scopes).await? {
                 req = req.header(header::AUTHORIZATION, h);
             }
-            match req.send().await {
+            let result = match req.build() {
+                Ok(built) => {
+                    let probe = built.try_clone();
+                    let r = self.http.execute(built).await;
+                    if let Some(p) = &probe {
+                        self.trace_result(p, &r);
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match result {
                 Err(e) => {
                     if attempt < max {
                         tokio::time::sleep(self.backoff(attempt, None)).await;
@@ -870,6 +915,14 @@ impl RegistryClient {
             req = req.header(header::AUTHORIZATION, h);
         }
         let resp = req.send().await;
+        self.trace(
+            "PUT",
+            &url,
+            &match &resp {
+                Ok(r) => r.status().to_string(),
+                Err(e) => format!("error: {}", chain(e)),
+            },
+        );
         self.finish_upload(repo, digest, resp).await
     }
 

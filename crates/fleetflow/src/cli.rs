@@ -190,6 +190,11 @@ pub struct ImageCommon {
     /// Print only errors and the resulting references.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
+
+    /// Print every HTTP request (method, URL without its query, status) to stderr; never
+    /// a header, token or password.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
 }
 
 /// How progress is shown.

@@ -420,3 +420,107 @@ fn two_concurrent_pulls_into_one_cache_both_succeed() {
         5
     );
 }
+
+#[test]
+fn verbose_output_of_every_auth_path_shows_no_secret() {
+    let (_, tar) = saved_image();
+    let (bu, bp) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
+    let (tu, tp) = (env("FLOW_TEST_TOKEN_USER"), env("FLOW_TEST_TOKEN_PASSWORD"));
+    let basic = env("FLOW_TEST_REGISTRY_BASIC");
+    let token = env("FLOW_TEST_REGISTRY_TOKEN");
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{token}":{{"auth":"{}"}},"{basic}":{{"auth":"{}"}}}}}}"#,
+            base64_encode(&format!("{tu}:{tp}")),
+            base64_encode(&format!("{bu}:{bp}"))
+        ),
+    )
+    .unwrap();
+    let secrets = [
+        bp.clone(),
+        tp.clone(),
+        base64_encode(&format!("{tu}:{tp}")),
+        base64_encode(&format!("{bu}:{bp}")),
+        "eyJ".to_string(), // any JWT (the token server's tokens)
+        "Bearer ".to_string(),
+        "_state=".to_string(), // upload session state in Location queries
+    ];
+    let cache = tempfile::tempdir().unwrap();
+    let runs: Vec<(Vec<String>, Option<String>)> = vec![
+        // config.json → bearer token (push, pull, copy between the two)
+        (
+            vec![
+                "push".into(),
+                tar.display().to_string(),
+                format!("{token}/secrets/app:v1"),
+            ],
+            None,
+        ),
+        (vec!["pull".into(), format!("{token}/secrets/app:v1")], None),
+        (
+            vec![
+                "copy".into(),
+                format!("{token}/secrets/app:v1"),
+                format!("{basic}/secrets/app:v1"),
+            ],
+            None,
+        ),
+        // --password-stdin → basic, and → token server
+        (
+            vec![
+                "push".into(),
+                tar.display().to_string(),
+                format!("{basic}/secrets/app:v2"),
+                "-u".into(),
+                bu.clone(),
+                "--password-stdin".into(),
+            ],
+            Some(bp.clone()),
+        ),
+        (
+            vec![
+                "push".into(),
+                tar.display().to_string(),
+                format!("{token}/secrets/app:v2"),
+                "-u".into(),
+                tu.clone(),
+                "--password-stdin".into(),
+            ],
+            Some(tp.clone()),
+        ),
+        // A wrong password: the error path.
+        (
+            vec![
+                "push".into(),
+                tar.display().to_string(),
+                format!("{basic}/secrets/app:v3"),
+                "-u".into(),
+                bu.clone(),
+                "--password-stdin".into(),
+            ],
+            Some(format!("{bp}x")),
+        ),
+    ];
+    for (i, (args, stdin)) in runs.iter().enumerate() {
+        let mut c = flow_image(cache.path());
+        c.env("DOCKER_CONFIG", cfg.path())
+            .env("RUST_LOG", "trace")
+            .args(["-v", "--progress", "plain"])
+            .args(args);
+        let (code, out, err) = run_stdin(c, stdin.as_deref().unwrap_or(""));
+        let all = format!("{out}{err}");
+        assert_eq!(code, if i == 5 { 3 } else { 0 }, "{args:?}: {all}");
+        assert!(
+            all.contains("[http] "),
+            "{args:?}: -v prints requests: {all}"
+        );
+        for s in &secrets {
+            assert!(
+                !all.contains(s.as_str()),
+                "{args:?}: `{s}` appears in the output:\n{all}"
+            );
+        }
+    }
+}

@@ -223,6 +223,7 @@ impl Context {
             certs_dir: self.common.cert_dir.clone(),
             retry_attempts: self.common.retry_attempts,
             chunk_size: self.common.chunk_size,
+            verbose: self.common.verbose,
             ..ClientOptions::default()
         }
     }
