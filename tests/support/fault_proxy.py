@@ -12,6 +12,9 @@ registry and breaks every Nth request in a chosen way.
                    registry-style error body, without forwarding it
   --wrong-digest   manifest PUT answers carry a wrong Docker-Content-Digest
   --stall N:S      every Nth request: wait S seconds before forwarding it
+  --manifest-body FILE
+                   answer every manifest GET with FILE's bytes (Content-Type from the
+                   registry, no Docker-Content-Digest): hostile manifests
 
 --reset, --status and --stall count every request the proxy receives. Only loopback is
 ever contacted. Each fault is logged (one line per event) to --log.
@@ -94,6 +97,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if code == 429:
                 self.send_header("Retry-After", "1")
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if ARGS.manifest_body and self.command == "GET" and "/manifests/" in self.path:
+            for _ in self.read_body():
+                pass
+            with open(ARGS.manifest_body, "rb") as f:
+                body = f.read()
+            log(f"{what} hostile manifest")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -182,6 +197,7 @@ def main():
     p.add_argument("--status", type=pair)
     p.add_argument("--stall", type=pair)
     p.add_argument("--wrong-digest", action="store_true")
+    p.add_argument("--manifest-body")
     p.add_argument("--log")
     ARGS = p.parse_args()
     host = ARGS.upstream.rsplit(":", 1)[0]

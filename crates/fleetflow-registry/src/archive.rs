@@ -778,6 +778,65 @@ fn copy_tree(
 mod tests {
     use super::*;
 
+    /// A `docker save` laid out as a directory with one layer (as given) and a config
+    /// that lists `diff_id`.
+    fn save_dir(layer: &[u8], diff_id: &Digest) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("layer.bin"), layer).unwrap();
+        std::fs::write(
+            d.path().join("config.json"),
+            format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("manifest.json"),
+            r#"[{"Config":"config.json","RepoTags":["t/x:1"],"Layers":["layer.bin"]}]"#,
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn gzip_layers_are_kept_bombs_are_refused_and_diffids_checked() {
+        let raw = vec![0u8; 8 << 20];
+        let mut gz = Vec::new();
+        gzip_blocks(&raw[..], &mut gz, 1).unwrap();
+        let diff_id = Digest::of(&raw);
+        let cache = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(cache.path()).unwrap();
+
+        // Kept as it is: the blob is the gzip stream, the DiffID checked inside it.
+        let dir = save_dir(&gz, &diff_id);
+        let images = import(dir.path(), &store, &ImportOptions::default(), &mut |_| {}).unwrap();
+        assert_eq!(images[0].names, vec!["t/x:1".to_string()]);
+        assert!(store.has(&Digest::of(&gz)));
+
+        // 8 MiB of zeros is 8 KiB of gzip: with a 1 MiB limit it is a bomb.
+        let small = ImportOptions {
+            max_layer_bytes: 1 << 20,
+            ..ImportOptions::default()
+        };
+        let err = import(dir.path(), &store, &small, &mut |_| {}).unwrap_err();
+        assert!(
+            err.to_string().contains("decompresses to more than"),
+            "{err}"
+        );
+
+        // A config that lies about the DiffID, compressed and uncompressed input alike.
+        let other = Digest::of(b"something else");
+        for layer in [&gz[..], &raw[..]] {
+            let dir = save_dir(layer, &other);
+            let err =
+                import(dir.path(), &store, &ImportOptions::default(), &mut |_| {}).unwrap_err();
+            assert!(matches!(err, ArchiveError::DiffIdMismatch { .. }), "{err}");
+        }
+        // Nothing half-written is left in the cache.
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
     #[test]
     fn normalize_rejects_escapes() {
         assert_eq!(normalize("./a/b/../c").as_deref(), Some("a/c"));

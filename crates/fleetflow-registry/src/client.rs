@@ -331,7 +331,17 @@ impl RegistryClient {
     async fn ping(&self) -> Result<reqwest::Response, reqwest::Error> {
         let mut last = None;
         for attempt in 0..=self.opts.retry_attempts {
-            match self.http.get(format!("{}/v2/", self.base)).send().await {
+            let url = format!("{}/v2/", self.base);
+            let sent = self.http.get(&url).send().await;
+            self.trace(
+                "GET",
+                &url,
+                &match &sent {
+                    Ok(r) => r.status().to_string(),
+                    Err(e) => format!("error: {}", chain(e)),
+                },
+            );
+            match sent {
                 Ok(r) if transient(r.status()) && attempt < self.opts.retry_attempts => {
                     tokio::time::sleep(self.backoff(attempt, retry_after(&r))).await;
                 }

@@ -193,3 +193,57 @@ fn kill_9_during_push_and_pull_then_rerun_succeeds() {
         );
     }
 }
+
+#[test]
+fn hostile_manifests_from_a_registry_are_refused() {
+    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
+    let dir = tempfile::tempdir().unwrap();
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let cases: Vec<(&str, Vec<u8>, i32, &str)> = vec![
+        ("not json", b"<html>surprise</html>".to_vec(), 5, "not JSON"),
+        ("oversized", {
+            let mut v = b"{\"schemaVersion\":2,\"x\":\"".to_vec();
+            v.extend(std::iter::repeat_n(b'a', 5 << 20));
+            v.extend(b"\"}");
+            v
+        }, 5, "larger than"),
+        ("path in digest", format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:../../../etc/passwd","size":2}},"layers":[]}}"#
+        ).into_bytes(), 5, "invalid digest"),
+        ("schema 1", br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#.to_vec(), 5, "schema 1"),
+        ("other platform only", format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{zero}","size":2,"platform":{{"os":"plan9","architecture":"mips"}}}}]}}"#
+        ).into_bytes(), 6, "plan9/mips"),
+        ("blob missing from the registry", format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{zero}","size":2}},"layers":[]}}"#
+        ).into_bytes(), 6, "not found"),
+    ];
+    for (what, body, want, needle) in cases {
+        let file = dir.path().join("manifest");
+        std::fs::write(&file, &body).unwrap();
+        let proxy = FaultProxy::start(&plain, &["--manifest-body", file.to_str().unwrap()]);
+        let cache = tempfile::tempdir().unwrap();
+        let mut c = flow_image(cache.path());
+        c.args([
+            "pull",
+            "--retry-attempts",
+            "1",
+            &format!("{}/hostile/x:1", proxy.addr),
+        ]);
+        let (code, _, err) = run(c);
+        assert_eq!(code, want, "{what}: {err}");
+        assert!(err.contains(needle), "{what}: {err}");
+        assert!(
+            proxy
+                .faults()
+                .iter()
+                .any(|f| f.contains("hostile manifest")),
+            "{what}"
+        );
+        let refs = std::fs::read_to_string(cache.path().join("refs.json")).unwrap_or_default();
+        assert!(
+            !refs.contains("hostile"),
+            "{what}: a ref was recorded: {refs}"
+        );
+    }
+}
