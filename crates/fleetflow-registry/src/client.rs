@@ -180,6 +180,14 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// A response's status, or the error, for `-v` lines.
+fn outcome(result: &Result<reqwest::Response, reqwest::Error>) -> String {
+    match result {
+        Ok(r) => r.status().to_string(),
+        Err(e) => format!("error: {}", chain(e)),
+    }
+}
+
 fn transient(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
@@ -333,14 +341,7 @@ impl RegistryClient {
         for attempt in 0..=self.opts.retry_attempts {
             let url = format!("{}/v2/", self.base);
             let sent = self.http.get(&url).send().await;
-            self.trace(
-                "GET",
-                &url,
-                &match &sent {
-                    Ok(r) => r.status().to_string(),
-                    Err(e) => format!("error: {}", chain(e)),
-                },
-            );
+            self.trace("GET", &url, &outcome(&sent));
             match sent {
                 Ok(r) if transient(r.status()) && attempt < self.opts.retry_attempts => {
                     tokio::time::sleep(self.backoff(attempt, retry_after(&r))).await;
@@ -387,13 +388,7 @@ impl RegistryClient {
         req: &reqwest::Request,
         result: &Result<reqwest::Response, reqwest::Error>,
     ) {
-        if self.opts.verbose {
-            let outcome = match result {
-                Ok(r) => r.status().to_string(),
-                Err(e) => format!("error: {}", chain(e)),
-            };
-            self.trace(req.method().as_str(), req.url().as_str(), &outcome);
-        }
+        self.trace(req.method().as_str(), req.url().as_str(), &outcome(result));
     }
 
     fn url(&self, path: &str) -> String {
@@ -505,14 +500,7 @@ impl RegistryClient {
                 }
             };
             let sent = req.send().await;
-            self.trace(
-                "token",
-                realm,
-                &match &sent {
-                    Ok(r) => r.status().to_string(),
-                    Err(e) => format!("error: {}", chain(e)),
-                },
-            );
+            self.trace("token", realm, &outcome(&sent));
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
@@ -925,14 +913,7 @@ impl RegistryClient {
             req = req.header(header::AUTHORIZATION, h);
         }
         let resp = req.send().await;
-        self.trace(
-            "PUT",
-            &url,
-            &match &resp {
-                Ok(r) => r.status().to_string(),
-                Err(e) => format!("error: {}", chain(e)),
-            },
-        );
+        self.trace("PUT", &url, &outcome(&resp));
         self.finish_upload(repo, digest, resp).await
     }
 
