@@ -62,6 +62,16 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     }
 }
 
+/// Open (creating) a lock file.
+fn lock_file(path: &Path) -> Result<File, CacheError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))
+}
+
 /// What a cached reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefEntry {
@@ -109,12 +119,7 @@ impl BlobStore {
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
         let lock_path = root.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = lock_file(&lock_path)?;
         lock.lock_shared().map_err(io_err(&lock_path))?;
         let store = BlobStore {
             root,
@@ -246,12 +251,7 @@ impl BlobStore {
     /// A lock for downloading one blob, held until dropped; with it, the partial file.
     pub fn partial(&self, digest: &Digest) -> Result<PartialBlob, CacheError> {
         let lock_path = self.root.join("tmp").join(format!("{}.lock", digest.hex()));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = lock_file(&lock_path)?;
         lock.lock().map_err(io_err(&lock_path))?;
         Ok(PartialBlob {
             path: self
@@ -267,12 +267,7 @@ impl BlobStore {
 
     fn index_lock(&self) -> Result<File, CacheError> {
         let p = self.root.join("index.lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(io_err(&p))?;
+        let f = lock_file(&p)?;
         f.lock().map_err(io_err(&p))?;
         Ok(f)
     }
@@ -361,12 +356,7 @@ impl BlobStore {
         let root = self.root.clone();
         drop(self);
         let lock_path = root.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = lock_file(&lock_path)?;
         lock.lock().map_err(io_err(&lock_path))?;
         let store = BlobStore {
             root: root.clone(),

@@ -169,7 +169,8 @@ pub fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources, `: `-separated.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 
 use crate::challenge::Challenge;
+use crate::client::{chain, is_loopback};
 use crate::credentials::Credentials;
 
 /// Why pre-flight failed.
@@ -59,17 +60,6 @@ impl Default for Preflight {
             certs_dir: "/etc/docker/certs.d".into(),
         }
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
 /// The API host for a registry (Docker Hub's registry is `registry-1.docker.io`).
@@ -131,9 +121,9 @@ impl Preflight {
                     .get(format!("{base}/v2/"))
                     .send()
                     .await
-                    .map_err(|e| unreachable(error_chain(&e)))?
+                    .map_err(|e| unreachable(chain(&e)))?
             }
-            Err(e) => return Err(unreachable(error_chain(&e))),
+            Err(e) => return Err(unreachable(chain(&e))),
         };
         match first.status() {
             s if s.is_success() => return Ok(()),
@@ -162,7 +152,7 @@ impl Preflight {
                     .basic_auth(username, Some(password.expose()))
                     .send()
                     .await
-                    .map_err(|e| unreachable(error_chain(&e)))?;
+                    .map_err(|e| unreachable(chain(&e)))?;
                 if r.status().is_success() {
                     Ok(())
                 } else {
@@ -216,7 +206,7 @@ impl Preflight {
                     .form(&form)
                     .send()
                     .await
-                    .map_err(|e| unreachable(error_chain(&e)))?;
+                    .map_err(|e| unreachable(chain(&e)))?;
                 token_from(r, &unauthorized).await?
             }
             other => {
@@ -226,7 +216,7 @@ impl Preflight {
                 if let Some(Credentials::Basic { username, password }) = other {
                     req = req.basic_auth(username, Some(password.expose()));
                 }
-                let r = req.send().await.map_err(|e| unreachable(error_chain(&e)))?;
+                let r = req.send().await.map_err(|e| unreachable(chain(&e)))?;
                 token_from(r, &unauthorized).await?
             }
         };
@@ -289,17 +279,6 @@ fn jwt_actions(token: &str, repository: &str) -> Option<Vec<String>> {
         }
     }
     Some(actions)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

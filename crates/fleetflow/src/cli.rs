@@ -44,16 +44,9 @@ pub enum ImageCommand {
     Pull {
         /// Image reference, e.g. ghcr.io/org/app:v1 or app@sha256:...
         reference: String,
-        /// Platform to take from a multi-platform index (default: this machine's).
-        #[arg(
-            long,
-            value_name = "OS/ARCH[/VARIANT]",
-            conflicts_with = "all_platforms"
-        )]
-        platform: Option<String>,
-        /// Keep the whole index and pull every platform.
-        #[arg(long)]
-        all_platforms: bool,
+        /// Which images of a multi-platform index.
+        #[command(flatten)]
+        platforms: PlatformArgs,
     },
     /// Import a `docker save` tar (or an OCI layout tar or directory) into the cache.
     #[command(visible_alias = "extract")]
@@ -78,16 +71,9 @@ pub enum ImageCommand {
         source: String,
         /// Destination reference.
         destination: String,
-        /// Platform to take from a multi-platform index (default: this machine's).
-        #[arg(
-            long,
-            value_name = "OS/ARCH[/VARIANT]",
-            conflicts_with = "all_platforms"
-        )]
-        platform: Option<String>,
-        /// Copy the whole index with every platform.
-        #[arg(long)]
-        all_platforms: bool,
+        /// Which images of a multi-platform index.
+        #[command(flatten)]
+        platforms: PlatformArgs,
     },
     /// List the images in the cache.
     Ls {
@@ -107,6 +93,21 @@ pub enum ImageCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// Which images of a multi-platform index `pull` and `copy` take.
+#[derive(Debug, Args)]
+pub struct PlatformArgs {
+    /// Platform to take from a multi-platform index (default: this machine's).
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Option<String>,
+    /// Keep the whole index and every platform's image.
+    #[arg(long)]
+    pub all_platforms: bool,
 }
 
 /// Layer compression for images made from archives.

@@ -229,8 +229,8 @@ pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Every blob in the cache hashes to its name.
-pub fn assert_cache_verified(cache: &Path) {
+/// Check that every blob in the cache hashes to its name; returns how many there are.
+pub fn verify_blobs(cache: &Path) -> usize {
     let blobs = cache.join("blobs/sha256");
     let mut n = 0;
     for e in std::fs::read_dir(&blobs).unwrap() {
@@ -243,7 +243,12 @@ pub fn assert_cache_verified(cache: &Path) {
         );
         n += 1;
     }
-    assert!(n > 0, "no blob in {}", blobs.display());
+    n
+}
+
+/// Every blob in the cache hashes to its name, and there is at least one.
+pub fn assert_cache_verified(cache: &Path) {
+    assert!(verify_blobs(cache) > 0, "no blob in {}", cache.display());
 }
 
 /// A fault-injecting proxy (tests/support/fault_proxy.py) in front of a registry;

@@ -207,9 +207,7 @@ fn hostile_manifests_from_a_registry_are_refused() {
             v.extend(b"\"}");
             v
         }, 5, "larger than"),
-        ("path in digest", format!(
-            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:../../../etc/passwd","size":2}},"layers":[]}}"#
-        ).into_bytes(), 5, "invalid digest"),
+        ("path in digest", br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:../../../etc/passwd","size":2},"layers":[]}"#.to_vec(), 5, "invalid digest"),
         ("schema 1", br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#.to_vec(), 5, "schema 1"),
         ("other platform only", format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{zero}","size":2,"platform":{{"os":"plan9","architecture":"mips"}}}}]}}"#

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use common::{
     assert_cache_verified, digest_of, docker, env, flow_image, json_lines, registry_digest, run,
-    run_stdin, saved_image, unique,
+    run_stdin, saved_image, unique, verify_blobs,
 };
 
 #[test]
@@ -369,15 +369,7 @@ for m, data in members:
         assert!(!st.status.success(), "{what}: a manifest was pushed");
         // The cache holds no unverified blob and no temp file.
         if cache.path().join("blobs/sha256").exists() {
-            for e in std::fs::read_dir(cache.path().join("blobs/sha256")).unwrap() {
-                let p = e.unwrap().path();
-                let out = Command::new("sha256sum").arg(&p).output().unwrap();
-                let sum = String::from_utf8(out.stdout).unwrap();
-                assert_eq!(
-                    sum.split_whitespace().next().unwrap(),
-                    p.file_name().unwrap().to_str().unwrap()
-                );
-            }
+            verify_blobs(cache.path());
             let tmp: Vec<_> = std::fs::read_dir(cache.path().join("tmp"))
                 .unwrap()
                 .collect();

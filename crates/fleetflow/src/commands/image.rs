@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use super::print_error;
-use crate::cli::{CompressionArg, ImageArgs, ImageCommand, ImageCommon};
+use crate::cli::{CompressionArg, ImageArgs, ImageCommand, ImageCommon, PlatformArgs};
 use crate::exit::Code;
 use crate::messages::Messages;
 use crate::output::Mode;
@@ -282,11 +282,11 @@ impl Context {
     }
 }
 
-fn platform_choice(platform: Option<&str>, all: bool) -> Result<PlatformChoice, Failure> {
-    if all {
+fn platform_choice(args: &PlatformArgs) -> Result<PlatformChoice, Failure> {
+    if args.all_platforms {
         return Ok(PlatformChoice::All);
     }
-    match platform {
+    match args.platform.as_deref() {
         None => Ok(PlatformChoice::Host),
         Some(p) => fleetflow_registry::manifest::Platform::parse(p)
             .map(PlatformChoice::One)
@@ -368,9 +368,8 @@ async fn run_inner(args: ImageArgs, rep: &Arc<Reporter>) -> Result<(), Failure> 
     match args.command {
         ImageCommand::Pull {
             reference,
-            platform,
-            all_platforms,
-        } => pull(&ctx, rep, &reference, platform.as_deref(), all_platforms).await,
+            platforms,
+        } => pull(&ctx, rep, &reference, &platforms).await,
         ImageCommand::Import { archive, tag } => import(&ctx, rep, &archive, tag.as_deref()).await,
         ImageCommand::Push {
             source,
@@ -379,19 +378,8 @@ async fn run_inner(args: ImageArgs, rep: &Arc<Reporter>) -> Result<(), Failure> 
         ImageCommand::Copy {
             source,
             destination,
-            platform,
-            all_platforms,
-        } => {
-            copy(
-                &ctx,
-                rep,
-                &source,
-                &destination,
-                platform.as_deref(),
-                all_platforms,
-            )
-            .await
-        }
+            platforms,
+        } => copy(&ctx, rep, &source, &destination, &platforms).await,
         ImageCommand::Ls { json } => ls(&ctx, json),
         ImageCommand::Rm { references } => rm(&ctx, rep, &references),
         ImageCommand::Clean { all } => clean(&ctx, rep, all),
@@ -441,11 +429,10 @@ async fn pull(
     ctx: &Context,
     rep: &Arc<Reporter>,
     reference: &str,
-    platform: Option<&str>,
-    all: bool,
+    platforms: &PlatformArgs,
 ) -> Result<(), Failure> {
     let r = parse_ref(reference)?;
-    let choice = platform_choice(platform, all)?;
+    let choice = platform_choice(platforms)?;
     if ctx.common.dry_run {
         return dry_run(
             rep,
@@ -689,8 +676,7 @@ async fn copy(
     rep: &Arc<Reporter>,
     source: &str,
     destination: &str,
-    platform: Option<&str>,
-    all: bool,
+    platforms: &PlatformArgs,
 ) -> Result<(), Failure> {
     let src = parse_ref(source)?;
     let dest = parse_ref(destination)?;
@@ -700,7 +686,7 @@ async fn copy(
             format!("`{destination}`: copy to a tag, not a digest"),
         ));
     }
-    let choice = platform_choice(platform, all)?;
+    let choice = platform_choice(platforms)?;
     if ctx.common.dry_run {
         return dry_run(
             rep,
