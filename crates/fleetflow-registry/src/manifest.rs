@@ -27,6 +27,8 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// OCI gzip layer.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// OCI zstd layer.
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// OCI uncompressed layer.
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The `Accept` header for manifest requests: every type flow understands.

@@ -115,6 +115,8 @@ pub struct PlatformArgs {
 pub enum CompressionArg {
     /// gzip, parallel, stored blocks for data that does not compress.
     Gzip,
+    /// zstd (OCI media types; Docker Engine 23+ and containerd pull it, 20.10 cannot).
+    Zstd,
     /// Uncompressed layers (fastest to push, largest).
     None,
 }
@@ -172,7 +174,7 @@ pub struct ImageCommon {
     pub password: Option<String>,
 
     /// Layer compression for images made from archives.
-    #[arg(long, global = true, value_enum, default_value_t = CompressionArg::Gzip)]
+    #[arg(long, global = true, value_enum, default_value_t = CompressionArg::Gzip, value_name = "gzip|zstd|none")]
     pub compression: CompressionArg,
 
     /// Upload blobs in PATCH chunks of this many bytes (for registries that cap request

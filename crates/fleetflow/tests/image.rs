@@ -516,3 +516,58 @@ fn verbose_output_of_every_auth_path_shows_no_secret() {
         }
     }
 }
+
+#[test]
+fn zstd_and_uncompressed_pushes_round_trip() {
+    let (_, tar) = saved_image();
+    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    for compression in ["zstd", "none"] {
+        let cache = tempfile::tempdir().unwrap();
+        let dest = format!("{reg}/image-test/{}:v1", unique(compression));
+        let mut c = flow_image(cache.path());
+        c.args(["push", "-q", "--compression", compression])
+            .arg(tar)
+            .arg(&dest);
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{compression}: {out}\n{err}");
+        let digest = digest_of(&out);
+        let raw = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{dest}"),
+            ])
+            .output()
+            .unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        let want = if compression == "zstd" {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar"
+        };
+        assert!(
+            manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["mediaType"] == want),
+            "{manifest}"
+        );
+        let pulled = tempfile::tempdir().unwrap();
+        let mut c = flow_image(pulled.path());
+        c.args(["pull", "-q", &dest]);
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(digest_of(&out), digest);
+        if compression == "none" {
+            // Debian's Docker 20.10 runs OCI images with uncompressed layers (not zstd).
+            docker(&["pull", "-q", &dest]);
+            assert_eq!(common::in_image(&dest, "cat /second"), "second-layer");
+        }
+    }
+}

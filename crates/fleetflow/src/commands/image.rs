@@ -275,6 +275,7 @@ impl Context {
         ImportOptions {
             compression: match self.common.compression {
                 CompressionArg::Gzip => Compression::Gzip,
+                CompressionArg::Zstd => Compression::Zstd,
                 CompressionArg::None => Compression::None,
             },
             ..ImportOptions::default()
