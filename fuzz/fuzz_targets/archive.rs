@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(images) = archive::import(&tar, &store, &opts, &mut |_| {}) {
         for image in images {
-            assert!(store.has(&image.digest), "imported manifest is in the cache");
+            assert!(
+                store.has(&image.digest),
+                "imported manifest is in the cache"
+            );
         }
     }
 });

@@ -5,7 +5,11 @@ use fleetflow_registry::manifest::{self, Manifest, Platform};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for content_type in [None, Some(manifest::OCI_INDEX), Some("text/plain; charset=x")] {
+    for content_type in [
+        None,
+        Some(manifest::OCI_INDEX),
+        Some("text/plain; charset=x"),
+    ] {
         if let Ok(m) = Manifest::parse(data, content_type) {
             let _ = m.media_type();
         }
@@ -16,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some(p) = Platform::parse(s) {
         let printed = p.to_string();
-        assert_eq!(Platform::parse(&printed).as_ref(), Some(&p), "`{s}` -> `{printed}`");
+        assert_eq!(
+            Platform::parse(&printed).as_ref(),
+            Some(&p),
+            "`{s}` -> `{printed}`"
+        );
         let _ = p.matches(&Platform::host());
     }
 });
