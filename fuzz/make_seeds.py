@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,7 +57,14 @@ def layer(files):
     return tar_bytes([(n, d.encode()) for n, d in files])
 
 
-def docker_save(layers, tags, symlink_layer=False, gzip_layers=False):
+def zstd_compress(data):
+    """zstd via the `zstd` CLI (Python 3.11 has no zstd module); None if it is missing."""
+    if shutil.which("zstd") is None:
+        return None
+    return subprocess.run(["zstd", "-q", "-c", "-3"], input=data, capture_output=True, check=True).stdout
+
+
+def docker_save(layers, tags, symlink_layer=False, gzip_layers=False, compress=None):
     config = json.dumps(
         {
             "architecture": "amd64",
@@ -71,6 +79,8 @@ def docker_save(layers, tags, symlink_layer=False, gzip_layers=False):
         name = "l%d/layer.tar" % i
         if gzip_layers:
             l = gzip.compress(l, mtime=0)
+        if compress:
+            l = compress(l)
         if symlink_layer and i == 0:
             members.append(("blobs/l0", l))
             members.append((name, ("symlink", "../blobs/l0")))
@@ -189,6 +199,8 @@ def main():
     write("archive", "seed-save-2layers.tar", docker_save([l1, l2], ["demo/app:v2", "demo/app:latest"], symlink_layer=True))
     write("archive", "seed-save-gzip.tar", docker_save([l1], None, gzip_layers=True))
     write("archive", "seed-oci.tar", oci_layout(l2))
+    if zstd_compress(b"") is not None:
+        write("archive", "seed-save-zstd.tar", docker_save([l2], ["demo/app:zstd"], compress=zstd_compress))
 
 
 if __name__ == "__main__":
