@@ -213,11 +213,16 @@ fn write_tar(
         if rel == dockerfile_in_tar {
             dockerfile_sent = true;
         }
-        append_entry(&mut tar, abs, rel)
+        // The name as the file system has it: a non-UTF-8 name is sent byte for byte,
+        // as the docker CLI does (`rel`, for matching, is its lossy text form).
+        let name = abs.strip_prefix(context).unwrap_or(Path::new(rel));
+        append_entry(&mut tar, abs, name)
     })?;
     if !dockerfile_sent {
         match dockerfile {
-            DockerfileSource::File(path) => append_entry(&mut tar, path, dockerfile_in_tar)?,
+            DockerfileSource::File(path) => {
+                append_entry(&mut tar, path, Path::new(dockerfile_in_tar))?
+            }
             DockerfileSource::Text(text) => append_text(&mut tar, dockerfile_in_tar, text)?,
         }
     }
@@ -242,7 +247,7 @@ fn write_tar(
 
 /// One file, folder or symlink with its mode and mtime, owned by root (as the docker CLI
 /// sends contexts: permissions such as 0600 or setuid survive).
-fn append_entry<W: Write>(tar: &mut tar::Builder<W>, abs: &Path, rel: &str) -> io::Result<()> {
+fn append_entry<W: Write>(tar: &mut tar::Builder<W>, abs: &Path, rel: &Path) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(abs)?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);

@@ -436,3 +436,43 @@ fn docker_host_tcp_with_tls() {
         "{err}"
     );
 }
+
+/// A context file whose name is not UTF-8 (Latin-1 `café.txt`) reaches the image under
+/// exactly its bytes, as with the docker CLI, and a `.dockerignore` still applies.
+#[test]
+fn non_utf8_file_names_in_the_context_keep_their_bytes() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "flow.kdl", "project \"bytes\"\nservice \"app\"\n");
+    let base = env("FLOW_TEST_BASE_IMAGE");
+    write(
+        t.path(),
+        "Dockerfile.app",
+        &format!("FROM {base}\nCOPY . /ctx\n"),
+    );
+    write(t.path(), ".dockerignore", "*.skip\n");
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(t.path().join(name), "latin-1 name").unwrap();
+    std::fs::write(
+        t.path().join(std::ffi::OsStr::from_bytes(b"x\xff.skip")),
+        "ignored",
+    )
+    .unwrap();
+    let tag = unique("bytes");
+    let mut c = flow(t.path());
+    c.args(["build", "-q", "--tag", &tag]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("bytes-app:{tag}")), "{out}\n{err}");
+    let image = format!("bytes-app:{tag}");
+    let hex = in_image(&image, "printf '%s/' /ctx/* | od -An -tx1 | tr -d ' \\n'");
+    assert!(
+        hex.contains("636166e92e747874"),
+        "caf\\xe9.txt kept its bytes: {hex}"
+    );
+    assert!(
+        !hex.contains("ff2e736b6970"),
+        "the ignored file was sent: {hex}"
+    );
+    assert_eq!(in_image(&image, "cat /ctx/caf*.txt"), "latin-1 name");
+}

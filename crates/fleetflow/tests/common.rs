@@ -81,6 +81,9 @@ pub fn in_image(image: &str, script: &str) -> String {
     docker(&[
         "run",
         "--rm",
+        // Never a pull: nothing may leave this machine, a missing image is a failure.
+        "--pull",
+        "never",
         "--network",
         "none",
         image,
