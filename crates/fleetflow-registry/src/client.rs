@@ -169,6 +169,26 @@ pub fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
+/// Trust the CAs Docker would for `host`: every `<certs_dir>/<host>/*.crt`.
+pub(crate) fn with_registry_cas(
+    mut b: reqwest::ClientBuilder,
+    certs_dir: &Path,
+    host: &str,
+) -> Result<reqwest::ClientBuilder, String> {
+    if let Ok(entries) = std::fs::read_dir(certs_dir.join(host)) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "crt") {
+                let pem = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let cert = reqwest::Certificate::from_pem(&pem)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                b = b.add_root_certificate(cert);
+            }
+        }
+    }
+    Ok(b)
+}
+
 /// An error with its sources, `: `-separated.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -274,18 +294,7 @@ impl RegistryClient {
         if opts.insecure {
             b = b.danger_accept_invalid_certs(true);
         }
-        if let Ok(entries) = std::fs::read_dir(opts.certs_dir.join(&host)) {
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "crt") {
-                    let pem = std::fs::read(&p)
-                        .map_err(|e| unreachable(format!("{}: {e}", p.display())))?;
-                    let cert = reqwest::Certificate::from_pem(&pem)
-                        .map_err(|e| unreachable(format!("{}: {e}", p.display())))?;
-                    b = b.add_root_certificate(cert);
-                }
-            }
-        }
+        let b = with_registry_cas(b, &opts.certs_dir, &host).map_err(unreachable)?;
         let http = b.build().map_err(|e| unreachable(chain(&e)))?;
         let mut client = RegistryClient {
             registry: registry.to_string(),
@@ -572,7 +581,12 @@ impl RegistryClient {
             }
             let result = match req.build() {
                 Ok(built) => {
-                    let probe = built.try_clone();
+                    // Kept for the `-v` line only; cloning costs nothing when it is off.
+                    let probe = if self.opts.verbose {
+                        built.try_clone()
+                    } else {
+                        None
+                    };
                     let r = self.http.execute(built).await;
                     if let Some(p) = &probe {
                         self.trace_result(p, &r);

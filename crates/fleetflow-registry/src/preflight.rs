@@ -11,7 +11,7 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 
 use crate::challenge::Challenge;
-use crate::client::{chain, is_loopback};
+use crate::client::{chain, is_loopback, with_registry_cas};
 use crate::credentials::Credentials;
 
 /// Why pre-flight failed.
@@ -79,21 +79,11 @@ impl Preflight {
     }
 
     fn client(&self, host: &str) -> Result<reqwest::Client, String> {
-        let mut b = reqwest::Client::builder()
+        let b = reqwest::Client::builder()
             .timeout(self.timeout)
             .user_agent(concat!("flow/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(5));
-        if let Ok(entries) = std::fs::read_dir(self.certs_dir.join(host)) {
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "crt") {
-                    let pem = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    let cert = reqwest::Certificate::from_pem(&pem)
-                        .map_err(|e| format!("{}: {e}", p.display()))?;
-                    b = b.add_root_certificate(cert);
-                }
-            }
-        }
+        let b = with_registry_cas(b, &self.certs_dir, host)?;
         b.build().map_err(|e| e.to_string())
     }
 

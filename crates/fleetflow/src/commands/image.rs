@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use fleetflow_registry::archive::{self, ArchiveError, Compression, ImportOptions, ImportedImage};
 use fleetflow_registry::cache::{CacheError, RefEntry};
+use fleetflow_registry::manifest::Manifest;
 use fleetflow_registry::transfer::{self, Event, PlatformChoice, Transfer};
 use fleetflow_registry::{
     BlobStore, ClientOptions, CredentialStore, Credentials, Reference, RegistryClient,
@@ -709,39 +710,44 @@ async fn copy(
     let same_registry = src.registry() == dest.registry();
     let src_repo = src.api_path();
     let dest_repo = dest.api_path();
+    // Blobs mounted here are not asked about again by the push below.
+    let mut mounted = HashSet::new();
     let entry = if same_registry {
-        // Only the manifests are needed locally: blobs are mounted.
+        // Only the manifest is needed locally: blobs are mounted.
         let (bytes, ctype, digest) = src_client.get_manifest(&src_repo, src.target()).await?;
-        let parsed = fleetflow_registry::manifest::Manifest::parse(&bytes, ctype.as_deref())
+        let parsed = Manifest::parse(&bytes, ctype.as_deref())
             .map_err(|e| Failure::new(Code::Push, format!("{}: {e}", src.canonical())))?;
-        if matches!(parsed, fleetflow_registry::manifest::Manifest::Index(_)) {
-            transfer::pull(&src_client, &store, &src_repo, src.target(), &choice, &t).await?
-        } else {
-            store.put_bytes(&bytes, Some(&digest))?;
-            if let fleetflow_registry::manifest::Manifest::Image(m) = &parsed {
-                // Mount each blob; the push below then finds them present.
+        let media_type = parsed.media_type().to_string();
+        match parsed {
+            Manifest::Index(_) => {
+                transfer::pull(&src_client, &store, &src_repo, src.target(), &choice, &t).await?
+            }
+            Manifest::Image(m) => {
+                store.put_bytes(&bytes, Some(&digest))?;
                 for d in std::iter::once(&m.config).chain(&m.layers) {
-                    let how = dest_client
+                    if !dest_client
                         .push_blob_mount_only(&dest_repo, &d.digest, &src_repo)
-                        .await?;
-                    if !how {
+                        .await?
+                    {
+                        // Not mountable: bring the rest through the cache.
                         transfer::pull(&src_client, &store, &src_repo, src.target(), &choice, &t)
                             .await?;
                         break;
                     }
+                    mounted.insert(d.digest.clone());
                     (t.observer)(Event::Blob {
                         digest: d.digest.clone(),
                         size: d.size,
                         action: transfer::BlobAction::Mounted,
                     });
                 }
-            }
-            RefEntry {
-                digest,
-                media_type: parsed.media_type().to_string(),
-                size: bytes.len() as u64,
-                source: "pull".into(),
-                updated: 0,
+                RefEntry {
+                    digest,
+                    media_type,
+                    size: bytes.len() as u64,
+                    source: "pull".into(),
+                    updated: 0,
+                }
             }
         }
     } else {
@@ -755,7 +761,7 @@ async fn copy(
         dest.tag.as_deref().or(Some("latest")),
         &entry,
         mount_from,
-        &HashSet::new(),
+        &mounted,
         &t,
     )
     .await?;
