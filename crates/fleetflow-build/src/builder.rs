@@ -34,7 +34,8 @@ pub enum Event<'a> {
         /// Layers the registry already had (or mounted).
         existed: usize,
     },
-    /// The build finished.
+    /// The build finished, or an image with the same inputs was found to reuse
+    /// ([`BuiltImage::reused`]).
     Built(&'a BuiltImage),
     /// The build failed or was cancelled.
     BuildFailed(&'a BuildError),
@@ -57,8 +58,10 @@ pub struct BuiltImage {
     pub id: String,
     /// Every `repository:tag` it carries.
     pub references: Vec<Reference>,
-    /// Wall time of the build.
+    /// Wall time of the build (or of finding the image to reuse).
     pub elapsed: Duration,
+    /// Not built: the registry already has an image with the same inputs.
+    pub reused: bool,
 }
 
 /// Minimal `Stream` over an mpsc receiver (keeps `tokio-stream` out of the tree).
@@ -198,6 +201,38 @@ impl Engine {
             id,
             references: refs,
             elapsed: started.elapsed(),
+            reused: false,
         })
+    }
+}
+
+impl Engine {
+    /// Give the local image `source` the extra name `target`.
+    pub(crate) async fn tag_local(
+        &self,
+        source: &Reference,
+        target: &Reference,
+    ) -> Result<(), BuildError> {
+        let options = TagImageOptions {
+            repo: Some(target.repository()),
+            tag: target.tag.clone(),
+        };
+        self.docker
+            .tag_image(&source.to_string(), Some(options))
+            .await?;
+        Ok(())
+    }
+
+    /// Remove the local name `reference` (the image keeps its other names). Best effort.
+    pub(crate) async fn untag_local(&self, reference: &Reference) {
+        let options = bollard::query_parameters::RemoveImageOptions {
+            force: false,
+            noprune: true,
+            ..Default::default()
+        };
+        let _ = self
+            .docker
+            .remove_image(&reference.to_string(), Some(options), None)
+            .await;
     }
 }

@@ -66,7 +66,7 @@ pub(crate) fn load_ignore(context: &Path) -> Result<DockerIgnore, BuildError> {
 
 /// Walk `root` in sorted order, calling `f(relative_path, absolute_path)` for every
 /// entry that is not excluded. Symlinks are sent as links, never followed.
-fn walk(
+pub(crate) fn walk(
     root: &Path,
     ignore: &DockerIgnore,
     f: &mut dyn FnMut(&str, &Path) -> io::Result<()>,

@@ -16,6 +16,7 @@ pub struct Engine {
     host: String,
     api_version: String,
     server_version: String,
+    platform: String,
 }
 
 impl Engine {
@@ -37,7 +38,13 @@ impl Engine {
             .with_timeout(std::time::Duration::from_secs(3600));
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
+        let platform = format!(
+            "{}/{}",
+            version.os.as_deref().unwrap_or("linux"),
+            version.arch.as_deref().unwrap_or("unknown")
+        );
         Ok(Engine {
+            platform,
             api_version: docker.client_version().to_string(),
             server_version: version.version.unwrap_or_else(|| "unknown".into()),
             docker,
@@ -53,6 +60,11 @@ impl Engine {
     /// The negotiated API version.
     pub fn api_version(&self) -> &str {
         &self.api_version
+    }
+
+    /// The platform the engine builds for, `os/arch`.
+    pub fn platform(&self) -> &str {
+        &self.platform
     }
 
     /// The engine's version string.

@@ -17,6 +17,19 @@ pub enum BuildError {
         source: ReferenceError,
     },
 
+    /// A `tags` template cannot be expanded.
+    #[error(transparent)]
+    TagTemplate(#[from] crate::tags::TagTemplateError),
+
+    /// Every `tags` template was skipped (only `latest`, and no release version).
+    #[error(
+        "{location}: the tag templates give no tag (`latest` is applied only to a release version)"
+    )]
+    NoTemplateTag {
+        /// Where the templates are.
+        location: String,
+    },
+
     /// A `--tag` is invalid.
     #[error(transparent)]
     InvalidTag(ReferenceError),

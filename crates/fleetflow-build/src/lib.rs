@@ -13,9 +13,12 @@ mod dockerignore;
 mod engine;
 mod error;
 mod git;
+pub mod inputs;
 mod plan;
+pub mod publish;
 mod pusher;
 mod run;
+pub mod tags;
 
 pub use builder::{BuiltImage, Event, Reporter};
 pub use dockerignore::{DockerIgnore, PatternError};
@@ -25,3 +28,4 @@ pub use git::{oci_labels, public_source_url};
 pub use plan::{BuildPlan, PlanOptions, ServiceBuild};
 pub use pusher::{PushError, PushedImage, docker_credentials, is_auth_message};
 pub use run::{Outcome, RunOptions, build_all, default_jobs};
+pub use tags::{TagTemplateError, TagValues};

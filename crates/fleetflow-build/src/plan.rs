@@ -2,8 +2,9 @@
 //!
 //! Naming rules (spec/build.md): the repository is the service's `image` without its tag,
 //! else `{project}-{service}`; a registry (`--registry` > service > stage > top level) is
-//! put in front of a name that has no registry host; tags are `--tag`... > the tag in
-//! `image` > `image_tag` > `version` > `latest`. Every service gets its own repository.
+//! put in front of a name that has no registry host; tags are `--tag`... > the stage's
+//! (or top-level) `tags` templates > the tag in `image` > `image_tag` > `version` >
+//! `latest`. Every service gets its own repository.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use fleetflow_config::{BuildSpec, ResolvedService, ResolvedStage, SkipReason};
 use fleetflow_registry::{Reference, validate_tag};
 
 use crate::error::BuildError;
+use crate::tags::TagValues;
 
 /// Options from the command line that shape the plan.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +28,8 @@ pub struct PlanOptions {
     pub pull: bool,
     /// Labels every image gets (the OCI labels from git).
     pub labels: BTreeMap<String, String>,
+    /// Values for the `tags` templates.
+    pub tag_values: TagValues,
 }
 
 /// The whole plan for a stage.
@@ -97,6 +101,18 @@ impl BuildPlan {
         for t in &opts.tags {
             validate_tag(t).map_err(BuildError::InvalidTag)?;
         }
+        // Templates are expanded only when no --tag replaces them.
+        let template_tags = if opts.tags.is_empty() && !stage.tag_templates.is_empty() {
+            let tags = opts.tag_values.expand(&stage.tag_templates)?;
+            if tags.is_empty() {
+                return Err(BuildError::NoTemplateTag {
+                    location: stage.tag_templates[0].location.to_string(),
+                });
+            }
+            tags
+        } else {
+            Vec::new()
+        };
         let mut builds = Vec::new();
         let mut skipped = Vec::new();
         for svc in &stage.services {
@@ -104,7 +120,7 @@ impl BuildPlan {
                 Ok(spec) => {
                     // A broken .dockerignore is a configuration error, found before building.
                     crate::context::load_ignore(&spec.context)?;
-                    builds.push(plan_service(stage, svc, spec, opts)?)
+                    builds.push(plan_service(stage, svc, spec, opts, &template_tags)?)
                 }
                 Err(reason) => skipped.push((svc.name.clone(), reason.clone())),
             }
@@ -124,6 +140,7 @@ fn plan_service(
     svc: &ResolvedService,
     spec: &BuildSpec,
     opts: &PlanOptions,
+    template_tags: &[String],
 ) -> Result<ServiceBuild, BuildError> {
     let err = |source| BuildError::Reference {
         service: svc.name.clone(),
@@ -152,6 +169,8 @@ fn plan_service(
     }
     let tags = if !opts.tags.is_empty() {
         opts.tags.clone()
+    } else if !template_tags.is_empty() {
+        template_tags.to_vec()
     } else {
         let t = reference
             .tag
@@ -208,6 +227,7 @@ mod tests {
             main_file: "/p/flow.kdl".into(),
             registry: registry.map(Into::into),
             services,
+            tag_templates: vec![],
         }
     }
 

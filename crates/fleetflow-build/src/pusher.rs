@@ -1,7 +1,7 @@
 //! Pushing one service's image through the Engine's `/images/{name}/push`, with
 //! credentials sent as `X-Registry-Auth` (re-encoded URL-safe, see engine.rs).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptions;
@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 
 use crate::builder::{Event, Reporter};
 use crate::engine::Engine;
-use crate::plan::ServiceBuild;
 
 /// A pushed image.
 #[derive(Debug, Clone)]
@@ -40,6 +39,13 @@ pub enum PushError {
         reference: String,
         /// The registry's message.
         message: String,
+    },
+    /// Pushed by digest, but its tags were not moved: `--atomic` and another service
+    /// failed.
+    #[error("{reference}: not tagged (--atomic: another service failed)")]
+    Withheld {
+        /// The first tag it would have had.
+        reference: String,
     },
     /// Anything else: network, unknown blob, server errors.
     #[error("{reference}: push failed: {message}")]
@@ -108,96 +114,86 @@ fn digest_of(status: &str) -> Option<String> {
 }
 
 impl Engine {
-    /// Push every tag of `job`. Progress goes to `reporter` as [`Event::PushLayers`].
-    pub async fn push(
+    /// Push `reference` (one tag of `service`'s image) through the engine, with `creds`
+    /// for its registry; returns the manifest digest the registry reported. Progress goes
+    /// to `reporter` as [`Event::PushLayers`].
+    pub async fn push_reference(
         &self,
-        job: &ServiceBuild,
+        service: &str,
+        reference: &Reference,
         creds: Option<&Credentials>,
         reporter: &dyn Reporter,
-    ) -> Result<PushedImage, PushError> {
-        let started = Instant::now();
-        let service = job.service.as_str();
-        let references = job.references();
-        let registry = job.repository.registry().to_string();
+    ) -> Result<String, PushError> {
+        let shown = reference.to_string();
+        let registry = reference.registry().to_string();
+        let options = PushImageOptions {
+            tag: reference.tag.clone(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.push_image(
+            &reference.repository(),
+            Some(options),
+            docker_credentials(&registry, creds),
+        );
+        let (mut total, mut pushed, mut existed) = (0usize, 0usize, 0usize);
         let mut digest = None;
-        for reference in &references {
-            let shown = reference.to_string();
-            reporter.report(service, Event::PushStarted(&shown));
-            let options = PushImageOptions {
-                tag: reference.tag.clone(),
-                ..Default::default()
+        let classify = |message: String| {
+            if is_auth_message(&message) {
+                PushError::Auth {
+                    reference: shown.clone(),
+                    message,
+                }
+            } else {
+                PushError::Failed {
+                    reference: shown.clone(),
+                    message,
+                }
+            }
+        };
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(classify(error));
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                    return Err(classify(message));
+                }
+                Err(e) => return Err(classify(e.to_string())),
             };
-            let mut stream = self.docker.push_image(
-                &reference.repository(),
-                Some(options),
-                docker_credentials(&registry, creds),
+            if let Some(detail) = info.error_detail {
+                return Err(classify(
+                    detail.message.unwrap_or_else(|| "unknown error".into()),
+                ));
+            }
+            let Some(status) = info.status else { continue };
+            match status.as_str() {
+                "Preparing" => {
+                    total += 1;
+                    continue;
+                }
+                "Pushed" => pushed += 1,
+                "Layer already exists" => existed += 1,
+                s if s.starts_with("Mounted from") => existed += 1,
+                s => {
+                    if let Some(d) = digest_of(s) {
+                        digest = Some(d);
+                    }
+                    continue;
+                }
+            }
+            reporter.report(
+                service,
+                Event::PushLayers {
+                    total,
+                    pushed,
+                    existed,
+                },
             );
-            let (mut total, mut pushed, mut existed) = (0usize, 0usize, 0usize);
-            let classify = |message: String| {
-                if is_auth_message(&message) {
-                    PushError::Auth {
-                        reference: shown.clone(),
-                        message,
-                    }
-                } else {
-                    PushError::Failed {
-                        reference: shown.clone(),
-                        message,
-                    }
-                }
-            };
-            while let Some(item) = stream.next().await {
-                let info = match item {
-                    Ok(info) => info,
-                    Err(bollard::errors::Error::DockerStreamError { error }) => {
-                        return Err(classify(error));
-                    }
-                    Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
-                        return Err(classify(message));
-                    }
-                    Err(e) => return Err(classify(e.to_string())),
-                };
-                if let Some(detail) = info.error_detail {
-                    return Err(classify(
-                        detail.message.unwrap_or_else(|| "unknown error".into()),
-                    ));
-                }
-                let Some(status) = info.status else { continue };
-                match status.as_str() {
-                    "Preparing" => {
-                        total += 1;
-                        continue;
-                    }
-                    "Pushed" => pushed += 1,
-                    "Layer already exists" => existed += 1,
-                    s if s.starts_with("Mounted from") => existed += 1,
-                    s => {
-                        if let Some(d) = digest_of(s) {
-                            digest = Some(d);
-                        }
-                        continue;
-                    }
-                }
-                reporter.report(
-                    service,
-                    Event::PushLayers {
-                        total,
-                        pushed,
-                        existed,
-                    },
-                );
-            }
-            if digest.is_none() {
-                return Err(PushError::Failed {
-                    reference: shown,
-                    message: "the engine finished without reporting a digest".into(),
-                });
-            }
         }
-        Ok(PushedImage {
-            references,
-            digest: digest.expect("checked above"),
-            elapsed: started.elapsed(),
+        digest.ok_or_else(|| PushError::Failed {
+            reference: shown,
+            message: "the engine finished without reporting a digest".into(),
         })
     }
 }

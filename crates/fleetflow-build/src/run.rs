@@ -1,20 +1,24 @@
 //! Running a plan: services build in parallel, at most `jobs` at a time, and with
 //! `--push` each service starts pushing as soon as its own build is done (at most `jobs`
-//! pushes at a time), so builds and pushes overlap. With `fail_fast`, the first failure
-//! cancels the rest.
+//! pushes at a time), so builds and pushes overlap. An unchanged service (same input
+//! digest as an image in its repository) is not built: its image gets the new tags. With
+//! `atomic`, tags move only after every service is pushed. With `fail_fast`, the first
+//! failure cancels the rest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 
 use crate::builder::{BuiltImage, Event, Reporter};
 use crate::engine::Engine;
 use crate::error::BuildError;
-use crate::plan::BuildPlan;
+use crate::inputs::{INPUTS_LABEL, inputs_tag};
+use crate::plan::{BuildPlan, ServiceBuild};
+use crate::publish::{Publisher, StagedImage, push_error};
 use crate::pusher::{PushError, PushedImage};
-use fleetflow_registry::Credentials;
+use fleetflow_registry::{Credentials, Digest, Reference};
 
 /// How to run a plan.
 #[derive(Debug, Clone)]
@@ -27,6 +31,11 @@ pub struct RunOptions {
     pub push: Option<Arc<HashMap<String, Credentials>>>,
     /// Credentials for pulling base images, per registry host (sent with each build).
     pub base_credentials: Arc<HashMap<String, Credentials>>,
+    /// With `push`: reuse the image already in the repository when a service's inputs
+    /// are unchanged (off with `--no-cache`, and for services with `no_cache`).
+    pub reuse: bool,
+    /// With `push`: move tags only once every service is pushed (`--atomic`).
+    pub atomic: bool,
 }
 
 impl Default for RunOptions {
@@ -36,6 +45,8 @@ impl Default for RunOptions {
             fail_fast: false,
             push: None,
             base_credentials: Arc::default(),
+            reuse: true,
+            atomic: false,
         }
     }
 }
@@ -53,16 +64,61 @@ pub fn default_jobs() -> usize {
 pub struct Outcome {
     /// Service name.
     pub service: String,
-    /// The image, or why not.
+    /// The image (built, or reused from the registry), or why not.
     pub result: Result<BuiltImage, BuildError>,
-    /// Time from start of its build to its end (zero if it never started).
+    /// Time from the start of its build to the end of its push (zero if it never started).
     pub elapsed: Duration,
     /// The push, when pushing was asked for and the build succeeded.
     pub push: Option<Result<PushedImage, PushError>>,
+    /// The input digest (computed when pushing).
+    pub inputs: Option<Digest>,
+}
+
+/// One service's way to its registry, before its tags move.
+struct Staged {
+    index: usize,
+    job: ServiceBuild,
+    image: StagedImage,
+    push_started: Instant,
+}
+
+fn cancelled(service: &str) -> Outcome {
+    Outcome {
+        service: service.to_string(),
+        result: Err(BuildError::Cancelled),
+        elapsed: Duration::ZERO,
+        push: None,
+        inputs: None,
+    }
+}
+
+/// Move the tags of `staged` and report it.
+async fn publish(
+    publisher: &Publisher,
+    staged: &Staged,
+    reporter: &dyn Reporter,
+) -> Result<PushedImage, PushError> {
+    let references = staged.job.references();
+    let first = references[0].to_string();
+    publisher
+        .tag(&staged.job.repository, &staged.image, &staged.job.tags)
+        .await
+        .map_err(|e| push_error(&first, e))?;
+    let pushed = PushedImage {
+        references,
+        digest: staged.image.digest.to_string(),
+        elapsed: staged.push_started.elapsed(),
+    };
+    reporter.report(&staged.job.service, Event::Pushed(&pushed));
+    Ok(pushed)
 }
 
 /// Build every service of `plan`; builds start in plan order as job slots free up, and
 /// outcomes come back in plan order.
+///
+/// With `push`, each service's image is first pushed under its inputs tag (or found
+/// already there, when its inputs are unchanged); its own tags then move right away, or,
+/// with `atomic`, only once every service got that far, and not at all if one did not.
 pub async fn build_all(
     engine: &Engine,
     plan: &BuildPlan,
@@ -73,8 +129,13 @@ pub async fn build_all(
     let push_slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
+    let publisher = opts
+        .push
+        .as_ref()
+        .map(|creds| Arc::new(Publisher::new(creds.clone())));
     let mut tasks = tokio::task::JoinSet::new();
     let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
+    let mut staged: Vec<Staged> = Vec::new();
     for (index, job) in plan.builds.iter().cloned().enumerate() {
         // Taking the slot here, not inside the task, keeps the start order = plan order.
         let slot = slots
@@ -84,12 +145,7 @@ pub async fn build_all(
             .expect("semaphore is never closed");
         if *cancel_rx.borrow() {
             reporter.report(&job.service, Event::BuildFailed(&BuildError::Cancelled));
-            outcomes[index] = Some(Outcome {
-                service: job.service.clone(),
-                result: Err(BuildError::Cancelled),
-                elapsed: Duration::ZERO,
-                push: None,
-            });
+            outcomes[index] = Some(cancelled(&job.service));
             continue;
         }
         let engine = engine.clone();
@@ -98,68 +154,237 @@ pub async fn build_all(
         let cancel_tx = cancel_tx.clone();
         let fail_fast = opts.fail_fast;
         let push = opts.push.clone();
+        let publisher = publisher.clone();
+        let reuse = opts.reuse && !job.no_cache;
+        let atomic = opts.atomic;
         let base_credentials = opts.base_credentials.clone();
         let push_slots = push_slots.clone();
         tasks.spawn(async move {
-            let start = std::time::Instant::now();
+            let start = Instant::now();
+            let mut job = job;
             reporter.report(&job.service, Event::Started);
-            let result = tokio::select! {
-                r = engine.build(&job, &base_credentials, reporter.as_ref()) => r,
-                _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
+            let fail = |job: &ServiceBuild, e: BuildError, inputs: Option<Digest>| {
+                reporter.report(&job.service, Event::BuildFailed(&e));
+                if fail_fast && !matches!(e, BuildError::Cancelled) {
+                    let _ = cancel_tx.send(true);
+                }
+                let outcome = Outcome {
+                    service: job.service.clone(),
+                    result: Err(e),
+                    elapsed: start.elapsed(),
+                    push: None,
+                    inputs,
+                };
+                (index, outcome, None)
             };
-            let build_failed = matches!(&result, Err(e) if !matches!(e, BuildError::Cancelled));
-            if fail_fast && build_failed {
-                let _ = cancel_tx.send(true);
+            // The input digest, recorded as a label of the image; and the image to reuse.
+            let mut inputs = None;
+            let mut found = None;
+            if let Some(publisher) = &publisher {
+                let digest = tokio::select! {
+                    r = engine.input_digest(&job) => r,
+                    _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
+                };
+                let digest = match digest {
+                    Ok(d) => d,
+                    Err(e) => return fail(&job, e, None),
+                };
+                job.labels
+                    .insert(INPUTS_LABEL.to_string(), digest.to_string());
+                if reuse {
+                    match publisher.find_reusable(&job.repository, &digest).await {
+                        Ok(f) => found = f,
+                        // Reuse only saves time: on a registry error, build as usual (the
+                        // push reports the registry's problem if it lasts).
+                        Err(e) => reporter.report(
+                            &job.service,
+                            Event::Output(&format!("not checking for an image to reuse: {e}")),
+                        ),
+                    }
+                }
+                inputs = Some(digest);
             }
-            // Freed only after the cancel flag is set, so no new build slips in.
-            drop(slot);
-            let elapsed = start.elapsed();
-            match &result {
-                Ok(image) => reporter.report(&job.service, Event::Built(image)),
-                Err(e) => reporter.report(&job.service, Event::BuildFailed(e)),
-            }
-            let mut pushed = None;
-            if let (Ok(_), Some(creds)) = (&result, push) {
+            let push_started;
+            let (built, image) = if let Some(image) = found {
+                let built = BuiltImage {
+                    id: image.config.to_string(),
+                    references: job.references(),
+                    elapsed: start.elapsed(),
+                    reused: true,
+                };
+                reporter.report(&job.service, Event::Built(&built));
+                drop(slot);
+                push_started = Instant::now();
+                (built, Some(image))
+            } else {
+                let result = tokio::select! {
+                    r = engine.build(&job, &base_credentials, reporter.as_ref()) => r,
+                    _ = cancel.wait_for(|c| *c) => Err(BuildError::Cancelled),
+                };
+                let built = match result {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let out = fail(&job, e, inputs);
+                        drop(slot);
+                        return out;
+                    }
+                };
+                // Freed only after a failure has set the cancel flag, so no new build
+                // slips in.
+                drop(slot);
+                reporter.report(&job.service, Event::Built(&built));
+                push_started = Instant::now();
+                let (Some(creds), Some(publisher), Some(input_digest)) =
+                    (&push, &publisher, &inputs)
+                else {
+                    let outcome = Outcome {
+                        service: job.service.clone(),
+                        result: Ok(built),
+                        elapsed: start.elapsed(),
+                        push: None,
+                        inputs: None,
+                    };
+                    return (index, outcome, None);
+                };
                 let _push_slot = push_slots
                     .acquire()
                     .await
                     .expect("semaphore is never closed");
+                let staging = job.repository.with_tag(&inputs_tag(input_digest));
+                reporter.report(
+                    &job.service,
+                    Event::PushStarted(&job.references()[0].to_string()),
+                );
                 let registry = job.repository.registry().to_string();
+                let pushed = async {
+                    engine
+                        .tag_local(&built.references[0], &staging)
+                        .await
+                        .map_err(|e| push_error_text(&staging, e))?;
+                    let digest = engine
+                        .push_reference(
+                            &job.service,
+                            &staging,
+                            creds.get(&registry),
+                            reporter.as_ref(),
+                        )
+                        .await;
+                    // The inputs tag is for the registry; the local image keeps its own tags.
+                    engine.untag_local(&staging).await;
+                    publisher
+                        .staged(&job.repository, &digest?)
+                        .await
+                        .map_err(|e| push_error(&staging.to_string(), e))
+                };
                 let outcome = tokio::select! {
-                    r = engine.push(&job, creds.get(&registry), reporter.as_ref()) => Some(r),
+                    r = pushed => Some(r),
                     _ = cancel.wait_for(|c| *c) => None,
                 };
-                match &outcome {
-                    Some(Ok(p)) => reporter.report(&job.service, Event::Pushed(p)),
+                match outcome {
+                    Some(Ok(image)) => (built, Some(image)),
                     Some(Err(e)) => {
-                        reporter.report(&job.service, Event::PushFailed(e));
+                        reporter.report(&job.service, Event::PushFailed(&e));
                         if fail_fast {
                             let _ = cancel_tx.send(true);
                         }
+                        let outcome = Outcome {
+                            service: job.service.clone(),
+                            result: Ok(built),
+                            elapsed: start.elapsed(),
+                            push: Some(Err(e)),
+                            inputs,
+                        };
+                        return (index, outcome, None);
                     }
-                    None => {}
+                    None => (built, None),
                 }
-                pushed = outcome;
-            }
-            (
-                index,
-                Outcome {
+            };
+            let Some(image) = image else {
+                // Cancelled during the push.
+                let outcome = Outcome {
                     service: job.service.clone(),
-                    result,
-                    elapsed,
-                    push: pushed,
-                },
-            )
+                    result: Ok(built),
+                    elapsed: start.elapsed(),
+                    push: None,
+                    inputs,
+                };
+                return (index, outcome, None);
+            };
+            let staged = Staged {
+                index,
+                job,
+                image,
+                push_started,
+            };
+            let push = if atomic {
+                None
+            } else {
+                let publisher = publisher.as_ref().expect("an image to push means pushing");
+                let r = publish(publisher, &staged, reporter.as_ref()).await;
+                if let Err(e) = &r {
+                    reporter.report(&staged.job.service, Event::PushFailed(e));
+                    if fail_fast {
+                        let _ = cancel_tx.send(true);
+                    }
+                }
+                Some(r)
+            };
+            let outcome = Outcome {
+                service: staged.job.service.clone(),
+                result: Ok(built),
+                elapsed: start.elapsed(),
+                push,
+                inputs: inputs.clone(),
+            };
+            (index, outcome, atomic.then_some(staged))
         });
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((i, o)) => outcomes[i] = Some(o),
+            Ok((i, o, s)) => {
+                outcomes[i] = Some(o);
+                staged.extend(s);
+            }
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
-    outcomes
+    let mut outcomes: Vec<Outcome> = outcomes
         .into_iter()
         .map(|o| o.expect("every service has an outcome"))
-        .collect()
+        .collect();
+    if opts.atomic && opts.push.is_some() {
+        // Every service pushed by digest: only now do tags move, and only if all did.
+        let all_staged = staged.len() == outcomes.len();
+        let publisher = publisher.expect("pushing");
+        if all_staged {
+            let results = futures_util::future::join_all(
+                staged
+                    .iter()
+                    .map(|s| publish(&publisher, s, reporter.as_ref())),
+            )
+            .await;
+            for (s, r) in staged.iter().zip(results) {
+                if let Err(e) = &r {
+                    reporter.report(&s.job.service, Event::PushFailed(e));
+                }
+                outcomes[s.index].push = Some(r);
+            }
+        } else {
+            for s in &staged {
+                let e = PushError::Withheld {
+                    reference: s.job.references()[0].to_string(),
+                };
+                reporter.report(&s.job.service, Event::PushFailed(&e));
+                outcomes[s.index].push = Some(Err(e));
+            }
+        }
+    }
+    outcomes
+}
+
+fn push_error_text(reference: &Reference, e: BuildError) -> PushError {
+    PushError::Failed {
+        reference: reference.to_string(),
+        message: e.to_string(),
+    }
 }

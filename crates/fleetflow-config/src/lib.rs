@@ -24,7 +24,7 @@ mod vars;
 pub use discovery::{ProjectLocation, discover};
 pub use error::ConfigError;
 pub use model::{Project, ServiceDef, Spanned, StageDef};
-pub use resolve::{BuildSpec, ResolvedService, ResolvedStage, SkipReason};
+pub use resolve::{BuildSpec, ResolvedService, ResolvedStage, SkipReason, TagTemplate};
 pub use source::{Location, SourceFile, Sources};
 pub use vars::Variables;
 

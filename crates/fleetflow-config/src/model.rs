@@ -102,6 +102,8 @@ pub struct StageDef {
     pub variables: SpannedMap,
     /// Stage `registry`.
     pub registry: Option<Spanned<String>>,
+    /// Stage `tags` templates (replace the top-level list).
+    pub tags: Option<Vec<Spanned<String>>>,
 }
 
 impl StageDef {
@@ -124,6 +126,9 @@ impl StageDef {
         if later.registry.is_some() {
             self.registry = later.registry;
         }
+        if later.tags.is_some() {
+            self.tags = later.tags;
+        }
     }
 }
 
@@ -140,6 +145,8 @@ pub struct Project {
     pub registry: Option<Spanned<String>>,
     /// Top-level `variables`.
     pub variables: SpannedMap,
+    /// Top-level `tags` templates.
+    pub tags: Option<Vec<Spanned<String>>>,
     /// Services in order of first appearance.
     pub services: Vec<ServiceDef>,
     /// Stages in order of first appearance.

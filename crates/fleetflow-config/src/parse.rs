@@ -109,6 +109,7 @@ impl Project {
             name: None,
             registry: None,
             variables: Vec::new(),
+            tags: None,
             services: Vec::new(),
             stages: Vec::new(),
             warnings: Vec::new(),
@@ -141,6 +142,9 @@ impl Project {
             self.registry = top.registry;
         }
         crate::model::merge_map(&mut self.variables, &top.variables);
+        if top.tags.is_some() {
+            self.tags = top.tags;
+        }
         for s in top.services {
             match self.services.iter_mut().find(|x| x.name == s.name) {
                 Some(existing) => existing.merge(&s),
@@ -186,6 +190,7 @@ struct TopLevel {
     name: Option<Spanned<String>>,
     registry: Option<Spanned<String>>,
     variables: SpannedMap,
+    tags: Option<Vec<Spanned<String>>>,
     services: Vec<ServiceDef>,
     stages: Vec<StageDef>,
 }
@@ -252,6 +257,25 @@ impl Parser<'_> {
                 Some(format!("quote the value: `{name} \"...\"`")),
             )),
         }
+    }
+
+    /// Every positional argument as a string: `tags "{version}" "latest"`. At least one.
+    fn string_list(&self, node: &KdlNode) -> Result<Vec<Spanned<String>>, ConfigError> {
+        let name = node.name().value();
+        let out = node
+            .entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .map(|e| self.string_value(name, e.value(), e.span()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if out.is_empty() {
+            return Err(self.invalid(
+                node.span(),
+                format!("`{name}` needs at least one value"),
+                Some(format!("write it as `{name} \"{{version}}\" \"latest\"`")),
+            ));
+        }
+        Ok(out)
     }
 
     fn bool_arg(&self, node: &KdlNode) -> Result<Spanned<bool>, ConfigError> {
@@ -326,6 +350,7 @@ impl Parser<'_> {
                 "project" => top.name = Some(self.name_arg(node)?),
                 "registry" => top.registry = Some(self.string_arg(node)?),
                 "variables" => crate::model::merge_map(&mut top.variables, &self.map(node)?),
+                "tags" => top.tags = Some(self.string_list(node)?),
                 "service" => {
                     let s = self.service(node)?;
                     match top.services.iter_mut().find(|x| x.name == s.name) {
@@ -390,6 +415,7 @@ impl Parser<'_> {
                 }
                 "variables" => crate::model::merge_map(&mut st.variables, &self.map(child)?),
                 "registry" => st.registry = Some(self.string_arg(child)?),
+                "tags" => st.tags = Some(self.string_list(child)?),
                 n if IGNORED_STAGE_NODES.contains(&n) => {}
                 _ => self.warn_unknown(child, &format!("stage `{}`", st.name)),
             }

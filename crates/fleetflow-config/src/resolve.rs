@@ -22,6 +22,18 @@ pub struct ResolvedStage {
     pub registry: Option<String>,
     /// The stage's services, in the stage's order.
     pub services: Vec<ResolvedService>,
+    /// Tag templates: the stage's `tags`, else the top-level `tags` (`{{ VAR }}` expanded,
+    /// `{version}`, `{sha}`, `{branch}` left for the build plan).
+    pub tag_templates: Vec<TagTemplate>,
+}
+
+/// One `tags` value and where it was written (for errors that name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagTemplate {
+    /// The template, e.g. `{version}-{sha}`.
+    pub template: String,
+    /// Where it was written.
+    pub location: Location,
 }
 
 impl ResolvedStage {
@@ -205,6 +217,21 @@ impl Project {
             .or(self.registry.as_ref())
             .map(|r| self.expand(&vars, r))
             .transpose()?;
+        let tag_templates = stage_def
+            .and_then(|s| s.tags.as_ref())
+            .or(self.tags.as_ref())
+            .map(|list| {
+                list.iter()
+                    .map(|t| {
+                        Ok(TagTemplate {
+                            template: self.expand(&vars, t)?,
+                            location: self.sources.locate(t.file, t.span),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ConfigError>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(ResolvedStage {
             name: stage_name,
             project,
@@ -212,6 +239,7 @@ impl Project {
             main_file,
             registry,
             services,
+            tag_templates,
         })
     }
 

@@ -746,6 +746,41 @@ impl RegistryClient {
         Ok((bytes, ctype, digest))
     }
 
+    /// Fetch a small blob (an image config) into memory, at most `limit` bytes, checking
+    /// its digest.
+    pub async fn get_blob_bytes(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let resp = self
+            .send(&[pull_scope(repo)], true, &|| self.http.get(&url))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self
+                .fail(repo, &format!("blob {}", digest.short()), resp)
+                .await);
+        }
+        let bytes = read_limited(resp, limit)
+            .await
+            .map_err(|message| RegistryError::Protocol {
+                registry: self.registry.clone(),
+                message: format!("blob {}: {message}", digest.short()),
+            })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what: format!("blob {repo}@{digest}"),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Push manifest `bytes` (byte-exact) under `reference` (a tag or its digest);
     /// checks the digest the registry computed.
     pub async fn put_manifest(

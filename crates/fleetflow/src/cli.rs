@@ -217,7 +217,8 @@ pub enum Progress {
 #[derive(Debug, Args)]
 #[command(
     override_usage = "flow build [OPTIONS] [SERVICE]... <STAGE>\n       flow build [OPTIONS] -s <STAGE> [-n <SERVICE>]...",
-    after_help = "Examples:\n  flow build prod                      build every service of stage prod\n  flow build api worker prod           build two services\n  flow build --tag v1.2.0 prod         tag every image v1.2.0\n  flow build --push --tag v1.2.0 prod  build, then push every image\n  flow build -s prod -n api            FleetFlow's flag form\n\nExit codes: 0 success, 1 other failure, 2 usage or configuration error,\n3 authentication failure, 4 build failed, 5 push or registry failure."
+    after_help = "Examples:\n  flow build prod                      build every service of stage prod\n  flow build api worker prod           build two services\n  flow build --tag v1.2.0 prod         tag every image v1.2.0\n  flow build --push --tag v1.2.0 prod  build, then push every image\n  flow build -s prod -n api            FleetFlow's flag form\n\nExit codes: 0 success, 1 other failure, 2 usage or configuration error,\n3 authentication failure, 4 build failed, 5 push or registry failure.",
+    disable_version_flag = true
 )]
 pub struct BuildArgs {
     /// Services to build (default: all in the stage), then the stage. With -s/--stage, every
@@ -249,6 +250,16 @@ pub struct BuildArgs {
     )]
     pub tags: Vec<String>,
 
+    /// The release version for `{version}` in `tags` templates (default: FLOW_VERSION, else
+    /// the git tag at HEAD without its `v`).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Publish all or nothing: push every service's blobs and manifest by digest first,
+    /// and move the tags only when every service built and pushed.
+    #[arg(long, requires = "push")]
+    pub atomic: bool,
+
     /// Registry prefix for images without a registry host (e.g. ghcr.io/org); overrides
     /// the service, stage and top-level `registry`.
     #[arg(long, value_name = "REGISTRY")]
@@ -263,11 +274,14 @@ pub struct BuildArgs {
     #[arg(long)]
     pub push: bool,
 
-    /// Write the built (and pushed) images of every service, with digests, as JSON to PATH.
+    /// Write what happened to every service (image, tags, digest, ref, status, duration)
+    /// as JSON to PATH. With GITHUB_OUTPUT / GITHUB_STEP_SUMMARY set, the same goes to the
+    /// step's outputs and summary.
     #[arg(long, value_name = "PATH")]
     pub metadata_file: Option<PathBuf>,
 
-    /// Do not use the build cache.
+    /// Do not use the build cache, and rebuild services whose inputs are unchanged
+    /// (instead of reusing the image already in the registry).
     #[arg(long)]
     pub no_cache: bool,
 
@@ -283,7 +297,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// Show the plan (images, Dockerfiles, contexts, tags) without building.
+    /// Show the plan (images, Dockerfiles, contexts, tags, credential sources) without
+    /// building or pushing anything.
     #[arg(long)]
     pub dry_run: bool,
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod messages;
+pub mod metadata;
 pub mod output;
 
 use clap::Parser;

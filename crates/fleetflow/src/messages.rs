@@ -70,6 +70,17 @@ impl Messages {
             "タグは英数字・`_`・`.`・`-` の 1〜128 文字で、`.` や `-` で始めることはできません",
         )
     }
+    /// Hint for a `tags` template that cannot be expanded.
+    pub fn tag_template_hint(&self) -> &'static str {
+        self.pick(
+            "templates take {version} (--version, FLOW_VERSION or a git tag at HEAD), {sha} and {branch}; --tag replaces them",
+            "テンプレートで使えるのは {version}（--version・FLOW_VERSION・HEAD の git タグ）、{sha}、{branch} です。--tag を指定するとテンプレートは使われません",
+        )
+    }
+    /// A service whose unchanged image was reused.
+    pub fn reused(&self) -> &'static str {
+        self.pick("reused", "再利用")
+    }
     /// Hint for an invalid tag written in flow.kdl.
     pub fn invalid_tag_in_file_hint(&self) -> &'static str {
         self.pick(

@@ -200,10 +200,15 @@ impl Printer {
             Event::Built(img) => {
                 let refs: Vec<String> = img.references.iter().map(ToString::to_string).collect();
                 self.json(json!({
-                    "event": "built", "service": service, "image_id": img.id,
+                    "event": if img.reused { "reused" } else { "built" },
+                    "service": service, "image_id": img.id,
                     "references": refs, "seconds": img.elapsed.as_secs_f64(),
                 }));
-                let built = self.messages.built_in(&secs(img.elapsed));
+                let built = if img.reused {
+                    self.messages.reused().to_string()
+                } else {
+                    self.messages.built_in(&secs(img.elapsed))
+                };
                 self.line_plain(&format!("  {service} | {built} ({})", img.id));
                 if self.push {
                     self.bar_message(

@@ -32,6 +32,10 @@ fn project_with(dir: &Path, services: &[&str], extra: &str) {
     }
     kdl.push_str("}\n");
     write(dir, "flow.kdl", &kdl);
+    // A context file of its own gives each project its own input digests, so a test
+    // pushes for real instead of reusing what another test pushed (the images still
+    // share their layers).
+    write(dir, "test-run-id", &unique("run"));
 }
 
 /// A Docker config folder with `json` as config.json.
@@ -130,7 +134,11 @@ fn push_plain_registry_every_tag_with_digest_and_metadata() {
             assert_eq!(skopeo_digest(&reference, None), digest, "{reference}");
             assert!(out.contains(&reference), "{out}");
         }
-        assert_eq!(entry["pinned"], format!("{reg}/team/pushy-{svc}@{digest}"));
+        assert_eq!(entry["ref"], format!("{reg}/team/pushy-{svc}@{digest}"));
+        assert_eq!(entry["image"], format!("{reg}/team/pushy-{svc}"));
+        assert_eq!(entry["tags"], serde_json::json!([t1, t2]));
+        assert_eq!(entry["status"], "pushed");
+        assert!(entry["duration_ms"].as_u64().unwrap() > 0, "{entry}");
         assert!(
             out.contains(&format!("✓ {svc}: {reg}/team/pushy-{svc}:{t1}, ")),
             "{out}"
@@ -714,7 +722,8 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
         );
     }
 
-    // Plain mode, another tag: one summary line per service, `✓ svc: ref (digest)`.
+    // Plain mode, another tag: one summary line per service, `✓ svc: ref (digest)`; nothing
+    // changed, so every image is reused.
     let tag = unique("parplain");
     let mut c = flow(t.path());
     c.env("DOCKER_CONFIG", cfg.path()).args([
@@ -740,7 +749,11 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
     for (svc, line) in services.iter().zip(&summary) {
         let reference = format!("{reg}/pushy-{svc}:{tag}");
         let digest = skopeo_digest(&reference, None);
-        assert_eq!(*line, format!("✓ {svc}: {reference} ({digest})"), "{out}");
+        assert_eq!(
+            *line,
+            format!("✓ {svc}: {reference} ({digest}) [reused]"),
+            "{out}"
+        );
     }
     eprintln!("both runs took {:.1}s", started.elapsed().as_secs_f64());
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetflow_build::{
-    BuildError, BuildPlan, Engine, Outcome, PlanOptions, PushError, RunOptions, build_all,
-    oci_labels,
+    BuildError, BuildPlan, Engine, Outcome, PlanOptions, PushError, RunOptions, TagValues,
+    build_all, oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
 use fleetflow_registry::{
@@ -61,12 +61,19 @@ fn make_plan(
             }
         }
     }
+    let tag_values = TagValues::discover(&stage.root, args.version.as_deref());
+    let version_label = args
+        .tags
+        .first()
+        .cloned()
+        .or_else(|| tag_values.version.clone());
     let options = PlanOptions {
         tags: args.tags.clone(),
         registry: args.registry.clone(),
         no_cache: args.no_cache,
         pull: args.pull,
-        labels: oci_labels(&stage.root, args.tags.first().map(String::as_str)),
+        labels: oci_labels(&stage.root, version_label.as_deref()),
+        tag_values,
     };
     match BuildPlan::new(stage, &options) {
         Ok(p) => Ok(p),
@@ -102,6 +109,15 @@ fn make_plan(
                 messages.invalid_image(),
                 Some(&e.to_string()),
                 &[messages.invalid_image_hint()],
+            );
+            Err(Code::Config)
+        }
+        Err(e @ (BuildError::TagTemplate(_) | BuildError::NoTemplateTag { .. })) => {
+            print_error(
+                messages,
+                messages.invalid_tag(),
+                Some(&e.to_string()),
+                &[messages.tag_template_hint()],
             );
             Err(Code::Config)
         }
@@ -282,7 +298,8 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         {
             return code;
         }
-        print_plan(&plan, &printer, mode, messages);
+        let store = CredentialStore::from_env();
+        print_plan(&plan, &printer, mode, messages, store.as_ref(), args.push);
         return Code::Success;
     }
     if plan.builds.is_empty() {
@@ -324,18 +341,32 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         fail_fast: args.fail_fast,
         push,
         base_credentials: Arc::new(base_credentials(&plan, store.as_ref(), messages)),
+        reuse: !args.no_cache,
+        atomic: args.atomic,
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
     let code = report(&args, &plan, &outcomes, &printer, messages, mode);
-    if let Some(path) = &args.metadata_file
-        && let Err(e) = write_metadata(path, &plan, &outcomes)
-    {
-        print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
-        return if code == Code::Success {
-            Code::Other
-        } else {
-            code
-        };
+    let doc = crate::metadata::document(&plan, &outcomes);
+    let mut written = Vec::new();
+    if let Some(path) = &args.metadata_file {
+        written.push((path.clone(), crate::metadata::write_file(path, &doc)));
+    }
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let path = std::path::PathBuf::from(path);
+        written.push((path.clone(), crate::metadata::append_outputs(&path, &doc)));
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let path = std::path::PathBuf::from(path);
+        written.push((path.clone(), crate::metadata::append_summary(&path, &doc)));
+    }
+    let mut code = code;
+    for (path, result) in written {
+        if let Err(e) = result {
+            print_error(messages, &format!("{}: {e}", path.display()), None, &[]);
+            if code == Code::Success {
+                code = Code::Other;
+            }
+        }
     }
     code
 }
@@ -363,17 +394,25 @@ fn report(
     for o in outcomes {
         let refs = refs_of(o);
         match (&o.result, &o.push) {
-            (Ok(_), Some(Ok(p))) => {
+            (Ok(img), Some(Ok(p))) => {
                 if mode == Mode::Quiet {
                     println!("{}", p.pinned());
                 }
+                let reused = if img.reused {
+                    format!(" [{}]", messages.reused())
+                } else {
+                    String::new()
+                };
                 printer.line(&format!(
-                    "{} {}: {} ({})",
+                    "{} {}: {} ({}){reused}",
                     printer.paint("32", "✓"),
                     o.service,
                     refs.join(", "),
                     p.digest
                 ));
+            }
+            (Ok(_), Some(Err(e @ PushError::Withheld { .. }))) => {
+                printer.line(&format!("{} {}: {e}", printer.paint("33", "-"), o.service,))
             }
             (Ok(img), Some(Err(e))) => printer.line(&format!(
                 "{} {}: {} {} ({}), {} — {e}",
@@ -433,6 +472,7 @@ fn report(
     let push_errors: Vec<&PushError> = outcomes
         .iter()
         .filter_map(|o| o.push.as_ref()?.as_ref().err())
+        .filter(|e| !matches!(e, PushError::Withheld { .. }))
         .collect();
     if mode != Mode::Json {
         for o in &build_failures {
@@ -458,6 +498,7 @@ fn report(
                         .unwrap_or_default();
                     print_auth_error(messages, &registry, reference, message);
                 }
+                PushError::Withheld { .. } => {}
                 PushError::Failed { reference, message } => print_error(
                     messages,
                     &format!(
@@ -483,6 +524,7 @@ fn report(
                 "references": refs_of(o),
                 "digest": pushed.map(|p| p.digest.clone()),
                 "pinned": pushed.map(|p| p.pinned()),
+                "reused": o.result.as_ref().is_ok_and(|i| i.reused),
             })
         })
         .collect();
@@ -491,6 +533,8 @@ fn report(
         "images": images,
         "built": outcomes.iter().filter(|o| o.result.is_ok()).count(),
         "pushed": outcomes.iter().filter(|o| matches!(o.push, Some(Ok(_)))).count(),
+        "reused": outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|i| i.reused)).count(),
+        "withheld": outcomes.iter().filter(|o| matches!(o.push, Some(Err(PushError::Withheld { .. })))).count(),
         "failed": build_failures.len(),
         "push_failed": push_errors.len(),
         "cancelled": cancelled,
@@ -513,36 +557,6 @@ fn report(
     }
 }
 
-/// `--metadata-file`: what a deploy step needs, written atomically.
-fn write_metadata(
-    path: &std::path::Path,
-    plan: &BuildPlan,
-    outcomes: &[Outcome],
-) -> std::io::Result<()> {
-    let mut services = serde_json::Map::new();
-    for o in outcomes {
-        let Ok(img) = &o.result else { continue };
-        let mut entry = json!({ "image_id": img.id, "references": refs_of(o) });
-        if let Some(Ok(p)) = &o.push {
-            entry["digest"] = json!(p.digest);
-            entry["pinned"] = json!(p.pinned());
-        }
-        services.insert(o.service.clone(), entry);
-    }
-    let doc = json!({ "project": plan.project, "stage": plan.stage, "services": services });
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)?;
-    std::fs::rename(&tmp, path)
-}
-
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
@@ -558,7 +572,14 @@ fn print_skipped(plan: &BuildPlan, printer: &Printer, messages: &Messages) {
     }
 }
 
-fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode, messages: &Messages) {
+fn print_plan(
+    plan: &BuildPlan,
+    printer: &Printer,
+    mode: Mode,
+    messages: &Messages,
+    store: Result<&CredentialStore, &CredentialError>,
+    push: bool,
+) {
     for b in &plan.builds {
         let refs: Vec<String> = b.references().iter().map(ToString::to_string).collect();
         if mode == Mode::Quiet {
@@ -568,9 +589,10 @@ fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode, messages: &Messag
         } else if mode == Mode::Json {
             printer.json(json!({
                 "event": "plan", "service": b.service, "references": refs,
+                "image": b.repository.to_string(), "tags": b.tags,
                 "dockerfile": b.spec.dockerfile, "context": b.spec.context,
                 "target": b.spec.target, "build_args": b.spec.args.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-                "no_cache": b.no_cache,
+                "no_cache": b.no_cache, "base_registries": b.base_registries,
             }));
         } else {
             printer.line(&format!("{}: {}", b.service, refs.join(", ")));
@@ -579,7 +601,49 @@ fn print_plan(plan: &BuildPlan, printer: &Printer, mode: Mode, messages: &Messag
             if let Some(t) = &b.spec.target {
                 printer.line(&format!("  → Target: {t}"));
             }
+            if !b.spec.args.is_empty() {
+                let keys: Vec<&str> = b.spec.args.iter().map(|(k, _)| k.as_str()).collect();
+                printer.line(&format!("  → Build args: {}", keys.join(", ")));
+            }
         }
     }
     print_skipped(plan, printer, messages);
+    // Which credentials each registry would get: the source, never the secret.
+    let mut registries: Vec<(String, &str)> = Vec::new();
+    for b in &plan.builds {
+        let target = b.repository.registry().to_string();
+        if push && !registries.iter().any(|(r, _)| *r == target) {
+            registries.push((target, "push"));
+        }
+        for base in &b.base_registries {
+            if !registries.iter().any(|(r, _)| r == base) {
+                registries.push((base.clone(), "pull"));
+            }
+        }
+    }
+    if registries.is_empty() || mode == Mode::Quiet {
+        return;
+    }
+    printer.line("Registries:");
+    for (registry, use_) in registries {
+        let source = match store {
+            Ok(store) => match store.get(&registry) {
+                Ok(Some((_, source))) => Ok(Some(source.to_string())),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        printer.json(json!({
+            "event": "registry", "registry": registry, "use": use_,
+            "credentials": source.as_ref().ok().cloned().flatten(),
+            "error": source.as_ref().err(),
+        }));
+        let text = match &source {
+            Ok(Some(s)) => s.clone(),
+            Ok(None) => "no credentials (anonymous)".to_string(),
+            Err(e) => format!("credentials unreadable: {e}"),
+        };
+        printer.line(&format!("  {registry} ({use_}): {text}"));
+    }
 }
