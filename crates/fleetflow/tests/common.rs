@@ -33,7 +33,25 @@ pub fn flow(dir: &Path) -> Command {
     c.env_remove("FLEET_PROJECT_ROOT")
         .env_remove("CI")
         .env_remove("NO_COLOR");
+    without_ci_release_env(&mut c);
     c
+}
+
+/// Variables of a CI job that change what `flow build` tags and writes: a test sets the
+/// ones it means to.
+fn without_ci_release_env(c: &mut Command) {
+    for v in [
+        "FLOW_VERSION",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_SHA",
+        "GITHUB_REF_NAME",
+        "GITHUB_REF_TYPE",
+        "GITHUB_HEAD_REF",
+        "SOURCE_DATE_EPOCH",
+    ] {
+        c.env_remove(v);
+    }
 }
 
 /// `flow` without any engine (configuration tests).
@@ -44,6 +62,7 @@ pub fn flow_offline(dir: &Path) -> Command {
         .env_remove("FLEET_PROJECT_ROOT")
         .env("LANG", "C");
     c.env("DOCKER_HOST", "unix:///nonexistent/flow-test.sock");
+    without_ci_release_env(&mut c);
     c
 }
 

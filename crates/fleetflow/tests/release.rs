@@ -1,0 +1,429 @@
+//! Release metadata, tag templates, dry runs, reuse of unchanged services and atomic
+//! publishing (issue #5), against the real engine and registry of scripts/testenv.sh.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{env, flow, flow_offline, run, unique, write};
+use serde_json::Value;
+
+const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+/// The registry's `Docker-Content-Digest` for `repo:tag`, or `None` when it has no such tag.
+fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "-I", "-H"])
+        .arg(format!("Accept: {MANIFEST_ACCEPT}"))
+        .arg(format!("http://{registry}/v2/{repo}/manifests/{tag}"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if status.contains(" 404") {
+        return None;
+    }
+    assert!(status.contains(" 200"), "HEAD {repo}:{tag}: {head}");
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("docker-content-digest")
+                .then(|| v.trim().to_string())
+        })
+        .or_else(|| panic!("no Docker-Content-Digest: {head}"))
+}
+
+/// A project `rel` with `services`, each `FROM` the test base image, built from its own
+/// folder (so a change to one service's files changes only its inputs); a file of its own
+/// gives the project its own input digests.
+fn project(dir: &Path, services: &[&str], stage_extra: &str) {
+    let base = env("FLOW_TEST_BASE_IMAGE");
+    let mut kdl = String::from("project \"rel\"\n");
+    let run_id = unique("run");
+    for s in services {
+        kdl.push_str(&format!(
+            "service \"{s}\" {{\n    dockerfile \"{s}/Dockerfile\"\n    context \"{s}\"\n}}\n"
+        ));
+        write(
+            dir,
+            &format!("{s}/Dockerfile"),
+            &format!("FROM {base}\nCOPY {s}.txt /\n"),
+        );
+        write(dir, &format!("{s}/{s}.txt"), s);
+        write(dir, &format!("{s}/run-id"), &run_id);
+    }
+    kdl.push_str("stage \"prod\" {\n");
+    for s in services {
+        kdl.push_str(&format!("    service \"{s}\"\n"));
+    }
+    kdl.push_str(stage_extra);
+    kdl.push_str("}\n");
+    write(dir, "flow.kdl", &kdl);
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=flow test",
+            "-c",
+            "user.email=flow@test.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "tag.gpgSign=false",
+            "-c",
+            "commit.gpgSign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn plan_tags(out: &str) -> Vec<Vec<String>> {
+    json_lines(out)
+        .iter()
+        .filter(|e| e["event"] == "plan")
+        .map(|e| serde_json::from_value(e["tags"].clone()).unwrap())
+        .collect()
+}
+
+fn metadata(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    project(
+        dir,
+        &["api", "web"],
+        "    tags \"{version}\" \"{version}-{sha}\" \"{branch}-{sha}\" \"latest\"\n    registry \"registry.example/acme\"\n",
+    );
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    git(dir, &["tag", "v1.4.2"]);
+    let sha7: String = git(dir, &["rev-parse", "HEAD"]).chars().take(7).collect();
+    let dry = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = flow_offline(dir);
+        c.args(["build", "--dry-run", "--progress", "json"])
+            .args(extra)
+            .arg("prod");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(c)
+    };
+    let (code, out, err) = dry(&[], &[]);
+    assert_eq!(code, 0, "{err}");
+    let expected = vec![
+        "1.4.2".to_string(),
+        format!("1.4.2-{sha7}"),
+        format!("main-{sha7}"),
+        "latest".to_string(),
+    ];
+    assert_eq!(plan_tags(&out), vec![expected.clone(), expected]);
+
+    // --version, then FLOW_VERSION, win over the git tag; a pre-release gets no `latest`.
+    let (_, out, _) = dry(&["--version", "2.0.0-rc.1"], &[("FLOW_VERSION", "9.9.9")]);
+    assert_eq!(
+        plan_tags(&out)[0],
+        [
+            "2.0.0-rc.1".to_string(),
+            format!("2.0.0-rc.1-{sha7}"),
+            format!("main-{sha7}")
+        ]
+    );
+    let (_, out, _) = dry(&[], &[("FLOW_VERSION", "3.1.0")]);
+    assert_eq!(plan_tags(&out)[0][0], "3.1.0");
+    // --tag wins over templates.
+    let (_, out, _) = dry(&["--tag", "hotfix"], &[]);
+    assert_eq!(plan_tags(&out)[0], ["hotfix"]);
+
+    // A feature branch, lower-cased and made tag-safe; the commit is not tagged any more,
+    // so {version} has no value: an error naming the template and where it is written.
+    git(dir, &["checkout", "-q", "-b", "Feature/Auth"]);
+    write(dir, "api/api.txt", "changed");
+    git(dir, &["commit", "-q", "-am", "second"]);
+    let sha7: String = git(dir, &["rev-parse", "HEAD"]).chars().take(7).collect();
+    let (code, _, err) = dry(&[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("flow.kdl:") && err.contains("`{version}`") && err.contains("--version"),
+        "{err}"
+    );
+    let (_, out, _) = dry(&["--version", "1.5.0"], &[]);
+    assert_eq!(plan_tags(&out)[0][2], format!("feature-auth-{sha7}"));
+    // In GitHub Actions (detached HEAD), the branch comes from GITHUB_REF_NAME.
+    git(dir, &["checkout", "-q", "--detach"]);
+    let (_, out, _) = dry(
+        &["--version", "1.5.0"],
+        &[
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_REF_NAME", "release/2026.12"),
+        ],
+    );
+    assert_eq!(plan_tags(&out)[0][2], format!("release-2026.12-{sha7}"));
+}
+
+#[test]
+fn dry_run_pushes_nothing_and_prints_every_ref_and_credential_source() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    project(dir, &["api", "worker"], "");
+    let cfg = tempfile::tempdir().unwrap();
+    // Credentials for the registry (it needs none): the plan names the file, not the secret.
+    let secret = "dry-run-secret-Zq9";
+    let auth = base64_of(&format!("someone:{secret}"));
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"{reg}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let tag = unique("dry");
+    let mut c = flow(dir);
+    c.env("DOCKER_CONFIG", cfg.path())
+        .args([
+            "build",
+            "--push",
+            "--dry-run",
+            "--registry",
+            &reg,
+            "--tag",
+            &tag,
+        ])
+        .arg("prod");
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for svc in ["api", "worker"] {
+        assert!(out.contains(&format!("{reg}/rel-{svc}:{tag}")), "{out}");
+        assert_eq!(registry_digest(&reg, &format!("rel-{svc}"), &tag), None);
+    }
+    let config_path = cfg.path().join("config.json");
+    assert!(
+        out.contains(&format!("{reg} (push): {}", config_path.display())),
+        "{out}"
+    );
+    assert!(!out.contains(secret) && !err.contains(secret) && !out.contains(&auth));
+}
+
+fn base64_of(s: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn metadata_github_outputs_and_reuse_of_unchanged_services() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    let services = ["api", "worker", "web"];
+    project(dir, &services, "");
+    // Outside the context: a file written into it would change the inputs.
+    let records = tempfile::tempdir().unwrap();
+    let push = |tag: &str, extra: &[&str]| {
+        let meta = records.path().join(format!("meta-{tag}.json"));
+        let outputs = records.path().join(format!("outputs-{tag}"));
+        let summary = records.path().join(format!("summary-{tag}.md"));
+        let mut c = flow(dir);
+        c.env("GITHUB_OUTPUT", &outputs)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .args(["build", "--push", "--progress", "json", "--registry", &reg])
+            .args(["--tag", tag, "--metadata-file"])
+            .arg(&meta)
+            .args(extra)
+            .arg("prod");
+        let started = std::time::Instant::now();
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let outputs = std::fs::read_to_string(&outputs).unwrap();
+        let summary = std::fs::read_to_string(&summary).unwrap();
+        (metadata(&meta), outputs, summary, out, started.elapsed())
+    };
+
+    let first_tag = unique("first");
+    let (meta, outputs, summary, _, first_time) = push(&first_tag, &[]);
+    assert_eq!(meta["stage"], "prod");
+    for svc in services {
+        let m = &meta["services"][svc];
+        let repo = format!("rel-{svc}");
+        let digest = m["digest"].as_str().unwrap();
+        // The digest is the registry's, for the pushed tag.
+        assert_eq!(
+            registry_digest(&reg, &repo, &first_tag).as_deref(),
+            Some(digest)
+        );
+        assert_eq!(m["status"], "pushed", "{m}");
+        assert_eq!(m["image"], format!("{reg}/{repo}"));
+        assert_eq!(m["tags"], serde_json::json!([first_tag]));
+        assert_eq!(m["ref"], format!("{reg}/{repo}@{digest}"));
+        assert!(m["duration_ms"].as_u64().unwrap() > 0);
+        assert!(
+            outputs.contains(&format!("\n{svc}-digest={digest}\n")),
+            "{outputs}"
+        );
+        assert!(
+            outputs.contains(&format!("\n{svc}-ref={reg}/{repo}@{digest}\n")),
+            "{outputs}"
+        );
+        assert!(
+            summary.contains(&format!(
+                "| {svc} | pushed | `{reg}/{repo}` | `{first_tag}` | `{digest}` |"
+            )),
+            "{summary}"
+        );
+    }
+    // The whole document is an output too.
+    let doc = outputs
+        .lines()
+        .skip_while(|l| !l.starts_with("metadata<<"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(doc).unwrap(), meta);
+
+    // Nothing changed: every service is reused, the new tag names the same digest, and
+    // no layer is pushed.
+    let second_tag = unique("second");
+    let (meta2, _, _, out, second_time) = push(&second_tag, &[]);
+    let events = json_lines(&out);
+    for svc in services {
+        let m = &meta2["services"][svc];
+        assert_eq!(m["status"], "reused", "{m}");
+        assert_eq!(m["digest"], meta["services"][svc]["digest"]);
+        assert_eq!(
+            registry_digest(&reg, &format!("rel-{svc}"), &second_tag),
+            meta["services"][svc]["digest"].as_str().map(str::to_string)
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| e["event"] == "push_started" && e["service"] == svc),
+            "{svc} pushed again: {out}"
+        );
+    }
+    eprintln!(
+        "first run {:.2}s, unchanged rerun {:.2}s",
+        first_time.as_secs_f64(),
+        second_time.as_secs_f64()
+    );
+
+    // One service changed: it alone is built and pushed.
+    write(dir, "worker/worker.txt", "worker v2");
+    let third_tag = unique("third");
+    let (meta3, _, _, _, _) = push(&third_tag, &[]);
+    assert_eq!(meta3["services"]["worker"]["status"], "pushed");
+    assert_ne!(
+        meta3["services"]["worker"]["digest"],
+        meta["services"]["worker"]["digest"]
+    );
+    for svc in ["api", "web"] {
+        assert_eq!(meta3["services"][svc]["status"], "reused");
+    }
+
+    // --no-cache rebuilds and pushes even what is unchanged.
+    let fourth_tag = unique("fourth");
+    let (meta4, _, _, _, _) = push(&fourth_tag, &["--no-cache"]);
+    for svc in services {
+        assert_eq!(meta4["services"][svc]["status"], "pushed");
+    }
+}
+
+#[test]
+fn atomic_with_one_failing_service_leaves_every_tag_where_it_was() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    project(dir, &["api", "worker"], "");
+    let stable = unique("stable");
+    let records = tempfile::tempdir().unwrap();
+    let push = |extra: &[&str]| {
+        let meta = records.path().join("meta.json");
+        let mut c = flow(dir);
+        c.args(["build", "--push", "--progress", "plain", "--registry", &reg])
+            .args(["--tag", &stable, "--tag", "latest", "--metadata-file"])
+            .arg(&meta)
+            .args(extra)
+            .arg("prod");
+        let (code, out, err) = run(c);
+        (code, format!("{out}\n{err}"), metadata(&meta))
+    };
+    let (code, out, _) = push(&[]);
+    assert_eq!(code, 0, "{out}");
+    let before = |svc: &str, tag: &str| registry_digest(&reg, &format!("rel-{svc}"), tag);
+    let api_before = before("api", &stable).unwrap();
+    let worker_before = before("worker", &stable).unwrap();
+    let api_latest = before("api", "latest").unwrap();
+
+    // api changes and builds; worker fails to build.
+    write(dir, "api/api.txt", "api v2");
+    let base = env("FLOW_TEST_BASE_IMAGE");
+    write(
+        dir,
+        "worker/Dockerfile",
+        &format!("FROM {base}\nRUN exit 3\n"),
+    );
+    let (code, out, meta) = push(&["--atomic"]);
+    assert_eq!(code, 4, "a build failed: {out}");
+    assert_eq!(before("api", &stable).unwrap(), api_before, "{out}");
+    assert_eq!(before("api", "latest").unwrap(), api_latest, "{out}");
+    assert_eq!(before("worker", &stable).unwrap(), worker_before, "{out}");
+    assert!(out.contains("not tagged (--atomic"), "{out}");
+    // api was pushed by digest only: the registry has it, under no tag of ours.
+    let api = &meta["services"]["api"];
+    assert_eq!(api["status"], "built", "{api}");
+    assert_eq!(meta["services"]["worker"]["status"], "failed");
+
+    // Without --atomic the same run moves api's tags: what the assertions above rule out.
+    let (code, out, meta) = push(&[]);
+    assert_eq!(code, 4, "{out}");
+    let moved = before("api", &stable).unwrap();
+    assert_ne!(moved, api_before);
+    assert_eq!(
+        meta["services"]["api"]["digest"].as_str(),
+        Some(moved.as_str())
+    );
+    assert_eq!(before("worker", &stable).unwrap(), worker_before);
+
+    // With worker fixed, --atomic moves both.
+    write(
+        dir,
+        "worker/Dockerfile",
+        &format!("FROM {base}\nCOPY worker.txt /\nRUN true\n"),
+    );
+    let (code, out, meta) = push(&["--atomic"]);
+    assert_eq!(code, 0, "{out}");
+    for svc in ["api", "worker"] {
+        assert_eq!(
+            before(svc, &stable).as_deref(),
+            meta["services"][svc]["digest"].as_str(),
+            "{out}"
+        );
+    }
+    assert_ne!(before("worker", &stable).unwrap(), worker_before);
+}
