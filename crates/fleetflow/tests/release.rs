@@ -427,3 +427,126 @@ fn atomic_with_one_failing_service_leaves_every_tag_where_it_was() {
     }
     assert_ne!(before("worker", &stable).unwrap(), worker_before);
 }
+
+/// The `run:` command of each step of the example workflow that runs `flow build`, with
+/// the step's `if:` condition.
+fn workflow_flow_steps(yaml: &str) -> Vec<(String, String)> {
+    let mut steps = Vec::new();
+    let mut condition = String::new();
+    for line in yaml.lines() {
+        let l = line.trim();
+        if l.starts_with("- ") {
+            condition.clear();
+        }
+        if let Some(c) = l.strip_prefix("if: ") {
+            condition = c.to_string();
+        }
+        if let Some(cmd) = l.strip_prefix("run: ")
+            && cmd.starts_with("flow build")
+        {
+            steps.push((condition.clone(), cmd.to_string()));
+        }
+    }
+    steps
+}
+
+#[test]
+fn the_github_actions_example_works_as_written() {
+    let example = common::repo_root().join("examples/github-actions");
+    let yaml = std::fs::read_to_string(example.join(".github/workflows/images.yml")).unwrap();
+    assert!(!yaml.contains("\t"), "YAML has no tabs");
+    let steps = workflow_flow_steps(&yaml);
+    assert_eq!(steps.len(), 3, "UC-1 to UC-3: {steps:?}");
+    for (_, cmd) in &steps {
+        assert!(!cmd.contains("${{"), "no expressions inside run: {cmd}");
+    }
+    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    common::copy_dir(&example, dir);
+    // Its own content, so that this run pushes for real.
+    write(dir, "api/run-id", &unique("gha"));
+    write(dir, "web/run-id", &unique("gha"));
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    let sha = git(dir, &["rev-parse", "HEAD"]);
+    let sha7: String = sha.chars().take(7).collect();
+    let bin = Path::new(env!("CARGO_BIN_EXE_flow"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let runner_temp = tempfile::tempdir().unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(cfg.path().join("config.json"), "{}").unwrap();
+    let version = format!("1.2.{}", std::process::id());
+    for (condition, cmd) in &steps {
+        // The event each step is for: the checkout and variables Actions would give.
+        let (ref_type, ref_name) = if condition.contains("refs/heads/main") {
+            git(dir, &["checkout", "-q", "-B", "main"]);
+            ("branch", "main".to_string())
+        } else if condition.contains("refs/tags/v") {
+            git(dir, &["tag", &format!("v{version}")]);
+            git(dir, &["checkout", "-q", "--detach", &format!("v{version}")]);
+            ("tag", format!("v{version}"))
+        } else if condition.contains("refs/heads/feature/") {
+            git(dir, &["checkout", "-q", "--detach"]);
+            ("branch", "feature/login".to_string())
+        } else {
+            panic!("unexpected condition {condition:?}")
+        };
+        let outputs = runner_temp.path().join("github_output");
+        let _ = std::fs::remove_file(&outputs);
+        // Pushed to the test registry instead of ghcr.io: --registry beats flow.kdl's.
+        let cmd = cmd.replacen(
+            "flow build",
+            &format!("flow build --registry {reg}/acme"),
+            1,
+        );
+        let mut c = flow(dir);
+        c.env("PATH", &path)
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("GITHUB_SHA", &sha)
+            .env("GITHUB_REF_TYPE", ref_type)
+            .env("GITHUB_REF_NAME", &ref_name)
+            .env("RUNNER_TEMP", runner_temp.path())
+            .env("GITHUB_OUTPUT", &outputs);
+        // The step's shell, with the environment `flow()` gives the tests.
+        let mut c2 = Command::new("bash");
+        c2.current_dir(dir);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => c2.env(k, v),
+                None => c2.env_remove(k),
+            };
+        }
+        c2.args(["-c", &cmd]);
+        let (code, out, err) = run(c2);
+        assert_eq!(code, 0, "{condition}: {cmd}\n{out}\n{err}");
+        let outputs = std::fs::read_to_string(&outputs).unwrap();
+        let tags = outputs
+            .lines()
+            .find_map(|l| l.strip_prefix("api-tags="))
+            .unwrap()
+            .to_string();
+        let expected = match ref_type {
+            "tag" => format!("{version},{version}-{sha7},latest"),
+            _ if ref_name == "main" => sha.clone(),
+            _ => format!("feature-login-{sha7}"),
+        };
+        assert_eq!(tags, expected, "{cmd}");
+        let api_ref = outputs
+            .lines()
+            .find_map(|l| l.strip_prefix("api-ref="))
+            .unwrap();
+        let digest = api_ref.split_once('@').unwrap().1;
+        for tag in tags.split(',') {
+            assert_eq!(
+                registry_digest(&reg, "acme/acme-api", tag).as_deref(),
+                Some(digest),
+                "{cmd}: {tag}"
+            );
+        }
+    }
+}
