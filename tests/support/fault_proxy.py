@@ -16,7 +16,9 @@ registry and breaks every Nth request in a chosen way.
                    answer every manifest GET with FILE's bytes (Content-Type from the
                    registry, no Docker-Content-Digest): hostile manifests
 
---reset, --status and --stall count every request the proxy receives. Only loopback is
+--reset, --status and --stall count every request the proxy receives; a request that
+failed twice in a row (same method and path) is let through once, unless N is 1 (every
+request fails). Only loopback is
 ever contacted. Each fault is logged (one line per event) to --log.
 """
 import argparse
@@ -31,6 +33,7 @@ import time
 ARGS = None
 LOCK = threading.Lock()
 COUNT = 0
+STREAK = {}  # (method, path) -> faults injected into it in a row
 LARGE = 0
 
 
@@ -82,12 +85,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             COUNT += 1
             n = COUNT
-        what = f"#{n} {self.command} {self.path.split('?')[0]}"
-        if every(ARGS.reset, n):
+        key = (self.command, self.path.split('?')[0])
+        what = f"#{n} {key[0]} {key[1]}"
+        # A request that already failed twice in a row goes through: with parallel
+        # requests, the retries of one request can otherwise keep landing on multiples of
+        # N and exhaust any retry limit (the fault then tests luck, not recovery).
+        with LOCK:
+            always = ARGS.reset == 1 or bool(ARGS.status and ARGS.status[0] == 1)
+            lucky = not always and STREAK.get(key, 0) >= 2
+            if lucky:
+                STREAK[key] = 0
+        if not lucky and (every(ARGS.reset, n) or (ARGS.status and every(ARGS.status[0], n))):
+            with LOCK:
+                STREAK[key] = STREAK.get(key, 0) + 1
+        elif not lucky:
+            with LOCK:
+                STREAK[key] = 0
+        if lucky:
+            pass
+        elif every(ARGS.reset, n):
             log(f"{what} reset")
             self.reset()
             return
-        if ARGS.status and every(ARGS.status[0], n):
+        if not lucky and ARGS.status and every(ARGS.status[0], n):
             for _ in self.read_body():
                 pass
             code = ARGS.status[1]

@@ -207,19 +207,17 @@ impl Engine {
 }
 
 impl Engine {
-    /// Give the local image `source` the extra name `target`.
+    /// Give the local image `source` (a name or an image ID) the extra name `target`.
     pub(crate) async fn tag_local(
         &self,
-        source: &Reference,
+        source: &str,
         target: &Reference,
     ) -> Result<(), BuildError> {
         let options = TagImageOptions {
             repo: Some(target.repository()),
             tag: target.tag.clone(),
         };
-        self.docker
-            .tag_image(&source.to_string(), Some(options))
-            .await?;
+        self.docker.tag_image(source, Some(options)).await?;
         Ok(())
     }
 

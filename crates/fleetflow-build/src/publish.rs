@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tokio::sync::OnceCell;
+
 use fleetflow_registry::manifest::Manifest;
 use fleetflow_registry::{
     ClientOptions, Credentials, Digest, Reference, RegistryClient, RegistryError,
@@ -37,7 +39,8 @@ pub struct StagedImage {
 pub struct Publisher {
     creds: Arc<HashMap<String, Credentials>>,
     options: ClientOptions,
-    clients: tokio::sync::Mutex<HashMap<String, Arc<RegistryClient>>>,
+    /// One client per registry, made once; a slow registry does not hold up the others.
+    clients: std::sync::Mutex<HashMap<String, Arc<OnceCell<Arc<RegistryClient>>>>>,
 }
 
 /// A registry error as a push error of `reference`.
@@ -60,25 +63,29 @@ impl Publisher {
         Publisher {
             creds,
             options: ClientOptions::default(),
-            clients: tokio::sync::Mutex::default(),
+            clients: std::sync::Mutex::default(),
         }
     }
 
     async fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
-        let mut clients = self.clients.lock().await;
-        if let Some(c) = clients.get(registry) {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(
-            RegistryClient::connect(
+        let cell = self
+            .clients
+            .lock()
+            .expect("clients lock")
+            .entry(registry.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let client = RegistryClient::connect(
                 registry,
                 self.creds.get(registry).cloned(),
                 self.options.clone(),
             )
-            .await?,
-        );
-        clients.insert(registry.to_string(), c.clone());
-        Ok(c)
+            .await?;
+            Ok(Arc::new(client))
+        })
+        .await
+        .cloned()
     }
 
     async fn fetch(&self, repo: &Reference, reference: &str) -> Result<StagedImage, RegistryError> {

@@ -192,11 +192,16 @@ pub async fn build_all(
                 job.labels
                     .insert(INPUTS_LABEL.to_string(), digest.to_string());
                 if reuse {
-                    match publisher.find_reusable(&job.repository, &digest).await {
-                        Ok(f) => found = f,
+                    let lookup = tokio::select! {
+                        r = publisher.find_reusable(&job.repository, &digest) => Some(r),
+                        _ = cancel.wait_for(|c| *c) => None,
+                    };
+                    match lookup {
+                        None => return fail(&job, BuildError::Cancelled, Some(digest)),
+                        Some(Ok(f)) => found = f,
                         // Reuse only saves time: on a registry error, build as usual (the
                         // push reports the registry's problem if it lasts).
-                        Err(e) => reporter.report(
+                        Some(Err(e)) => reporter.report(
                             &job.service,
                             Event::Output(&format!("not checking for an image to reuse: {e}")),
                         ),
@@ -256,29 +261,42 @@ pub async fn build_all(
                     Event::PushStarted(&job.references()[0].to_string()),
                 );
                 let registry = job.repository.registry().to_string();
-                let pushed = async {
-                    engine
-                        .tag_local(&built.references[0], &staging)
-                        .await
-                        .map_err(|e| push_error_text(&staging, e))?;
-                    let digest = engine
-                        .push_reference(
-                            &job.service,
-                            &staging,
-                            creds.get(&registry),
-                            reporter.as_ref(),
-                        )
-                        .await;
-                    // The inputs tag is for the registry; the local image keeps its own tags.
-                    engine.untag_local(&staging).await;
-                    publisher
-                        .staged(&job.repository, &digest?)
-                        .await
-                        .map_err(|e| push_error(&staging.to_string(), e))
+                let digest = {
+                    let pushed = async {
+                        // From the image ID: another service's build cannot have taken the name.
+                        engine
+                            .tag_local(&built.id, &staging)
+                            .await
+                            .map_err(|e| push_error_text(&staging, e))?;
+                        engine
+                            .push_reference(
+                                &job.service,
+                                &staging,
+                                creds.get(&registry),
+                                reporter.as_ref(),
+                            )
+                            .await
+                    };
+                    if *cancel.borrow() {
+                        None
+                    } else {
+                        tokio::select! {
+                            r = pushed => Some(r),
+                            _ = cancel.wait_for(|c| *c) => None,
+                        }
+                    }
                 };
-                let outcome = tokio::select! {
-                    r = pushed => Some(r),
-                    _ = cancel.wait_for(|c| *c) => None,
+                // The inputs tag is for the registry; the local image keeps its own tags.
+                engine.untag_local(&staging).await;
+                let outcome = match digest {
+                    Some(Ok(digest)) => Some(
+                        publisher
+                            .staged(&job.repository, &digest)
+                            .await
+                            .map_err(|e| push_error(&staging.to_string(), e)),
+                    ),
+                    Some(Err(e)) => Some(Err(e)),
+                    None => None,
                 };
                 match outcome {
                     Some(Ok(image)) => (built, Some(image)),
@@ -317,6 +335,9 @@ pub async fn build_all(
                 push_started,
             };
             let push = if atomic {
+                None
+            } else if *cancel.borrow() {
+                // Another service failed with --fail-fast: no tag moves any more.
                 None
             } else {
                 let publisher = publisher.as_ref().expect("an image to push means pushing");

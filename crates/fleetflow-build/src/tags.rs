@@ -5,8 +5,8 @@
 //! - `{branch}`: the branch (`GITHUB_HEAD_REF` for pull requests, else `GITHUB_REF_NAME` when
 //!   `GITHUB_REF_TYPE=branch`, else git's current branch), lower-cased, every character a
 //!   tag cannot hold turned into `-`, at most 128 characters;
-//! - `{version}`: `--version`, else `FLOW_VERSION`, else the git tag at `HEAD` without its
-//!   leading `v`.
+//! - `{version}`: `--version`, else `FLOW_VERSION`, else the version tag at `HEAD` (in
+//!   Actions, the tag that triggered the run) without its leading `v`.
 //!
 //! `latest` is given only to a release version (one without a pre-release part such as
 //! `-rc.1`). A template whose value is missing is an error naming the template.
@@ -88,7 +88,36 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The release tag of `HEAD`: in GitHub Actions the tag that triggered the run, else the
+/// tags pointing at `HEAD` (a release tag before a pre-release one, highest version first,
+/// so `v1.5.0` wins over `v1.5.0-rc.1` on the same commit). Only tags that look like
+/// versions (`v1.2.3`, `1.2.3`) count.
+fn git_version_tag(root: &Path) -> Option<String> {
+    let looks_like_version = |t: &str| {
+        t.trim_start_matches(['v', 'V'])
+            .starts_with(|c: char| c.is_ascii_digit())
+    };
+    if env("GITHUB_REF_TYPE").as_deref() == Some("tag")
+        && let Some(t) = env("GITHUB_REF_NAME").filter(|t| looks_like_version(t))
+    {
+        return Some(t);
+    }
+    let tags = git(root, &["tag", "--points-at", "HEAD", "--sort=-v:refname"])?;
+    let tags: Vec<&str> = tags
+        .lines()
+        .map(str::trim)
+        .filter(|t| looks_like_version(t))
+        .collect();
+    tags.iter()
+        .find(|t| is_release(&version_from_git_tag(t)))
+        .or(tags.first())
+        .map(|t| t.to_string())
 }
 
 impl TagValues {
@@ -98,7 +127,7 @@ impl TagValues {
             Some(v) => (Some(v.to_string()), Some("--version".to_string())),
             None => match env("FLOW_VERSION") {
                 Some(v) => (Some(v), Some("FLOW_VERSION".to_string())),
-                None => match git(root, &["describe", "--tags", "--exact-match", "HEAD"]) {
+                None => match git_version_tag(root) {
                     Some(t) => (Some(version_from_git_tag(&t)), Some(format!("git tag {t}"))),
                     None => (None, None),
                 },

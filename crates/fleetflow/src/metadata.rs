@@ -8,8 +8,8 @@ use std::path::Path;
 use fleetflow_build::{BuildError, BuildPlan, Outcome, PushError};
 use serde_json::{Value, json};
 
-/// What happened to a service, as the metadata names it.
-fn status(o: &Outcome) -> &'static str {
+/// What happened to a service, as the metadata names it (`pushing`: `--push` was given).
+fn status(o: &Outcome, pushing: bool) -> &'static str {
     match (&o.result, &o.push) {
         (Err(BuildError::Cancelled), _) => "skipped",
         (Err(_), _) => "failed",
@@ -17,12 +17,14 @@ fn status(o: &Outcome) -> &'static str {
         (Ok(_), Some(Err(_))) => "failed",
         (Ok(img), Some(Ok(_))) if img.reused => "reused",
         (Ok(_), Some(Ok(_))) => "pushed",
+        // Pushing, but neither pushed nor failed: cancelled by --fail-fast.
+        (Ok(_), None) if pushing => "skipped",
         (Ok(_), None) => "built",
     }
 }
 
 /// The metadata document: `{"project", "stage", "services": {name: {...}}}`.
-pub fn document(plan: &BuildPlan, outcomes: &[Outcome]) -> Value {
+pub fn document(plan: &BuildPlan, outcomes: &[Outcome], pushing: bool) -> Value {
     let mut services = serde_json::Map::new();
     for (b, o) in plan.builds.iter().zip(outcomes) {
         let image = b.repository.to_string();
@@ -34,7 +36,7 @@ pub fn document(plan: &BuildPlan, outcomes: &[Outcome]) -> Value {
             "references": b.references().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "digest": digest,
             "ref": digest.as_ref().map(|d| format!("{image}@{d}")),
-            "status": status(o),
+            "status": status(o, pushing),
             "duration_ms": o.elapsed.as_millis() as u64,
             "image_id": o.result.as_ref().ok().map(|i| i.id.clone()),
             "inputs": o.inputs.as_ref().map(ToString::to_string),
@@ -42,6 +44,7 @@ pub fn document(plan: &BuildPlan, outcomes: &[Outcome]) -> Value {
         let error = match (&o.result, &o.push) {
             (Err(e), _) => Some(e.to_string()),
             (Ok(_), Some(Err(e))) => Some(e.to_string()),
+            (Ok(_), None) if pushing => Some(BuildError::Cancelled.to_string()),
             _ => None,
         };
         if let Some(e) = error {

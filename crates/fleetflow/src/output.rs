@@ -255,6 +255,11 @@ impl Printer {
                     ),
                 );
             }
+            Event::PushFailed(e @ fleetflow_build::PushError::Withheld { .. }) => {
+                self.json(json!({"event": "withheld", "service": service, "error": e.to_string()}));
+                self.line_plain(&format!("  {service} | {e}"));
+                self.finish(service, format!("- {e}"));
+            }
             Event::PushFailed(e) => {
                 let (started_ms, finished_ms) = self.push_interval(service);
                 self.json(json!({

@@ -157,6 +157,18 @@ fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
     // --tag wins over templates.
     let (_, out, _) = dry(&["--tag", "hotfix"], &[]);
     assert_eq!(plan_tags(&out)[0], ["hotfix"]);
+    // A release and its candidate on one commit: the release wins (and gets `latest`).
+    git(dir, &["tag", "v1.4.2-rc.1"]);
+    git(dir, &["tag", "v1.4.10"]);
+    let (_, out, _) = dry(&[], &[]);
+    assert_eq!(plan_tags(&out)[0][0], "1.4.10");
+    assert_eq!(plan_tags(&out)[0][3], "latest");
+    // In Actions, the tag that triggered the run.
+    let (_, out, _) = dry(
+        &[],
+        &[("GITHUB_REF_TYPE", "tag"), ("GITHUB_REF_NAME", "v1.4.2")],
+    );
+    assert_eq!(plan_tags(&out)[0][0], "1.4.2");
 
     // A feature branch, lower-cased and made tag-safe; the commit is not tagged any more,
     // so {version} has no value: an error naming the template and where it is written.

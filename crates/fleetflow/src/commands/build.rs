@@ -341,12 +341,13 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         fail_fast: args.fail_fast,
         push,
         base_credentials: Arc::new(base_credentials(&plan, store.as_ref(), messages)),
-        reuse: !args.no_cache,
+        // --pull asks for newer base images, which the input digest cannot know about.
+        reuse: !args.no_cache && !args.pull,
         atomic: args.atomic,
     };
     let outcomes = build_all(&engine, &plan, &run_options, printer.clone()).await;
     let code = report(&args, &plan, &outcomes, &printer, messages, mode);
-    let doc = crate::metadata::document(&plan, &outcomes);
+    let doc = crate::metadata::document(&plan, &outcomes, args.push);
     let mut written = Vec::new();
     if let Some(path) = &args.metadata_file {
         written.push((path.clone(), crate::metadata::write_file(path, &doc)));
@@ -424,7 +425,7 @@ fn report(
                 messages.push_failed()
             )),
             (Ok(img), None) => {
-                if mode == Mode::Quiet {
+                if mode == Mode::Quiet && !args.push {
                     for r in &refs {
                         println!("{r}");
                     }
