@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
+/// `git -C root ARGS...`'s trimmed output; `None` when git fails or prints nothing.
+pub(crate) fn git(root: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)

@@ -156,16 +156,15 @@ pub fn hash_inputs(
 impl Engine {
     /// The input digest of `job` (see the module documentation).
     pub async fn input_digest(&self, job: &ServiceBuild) -> Result<Digest, BuildError> {
-        let text = std::fs::read_to_string(&job.spec.dockerfile).unwrap_or_default();
         let mut bases = Vec::new();
-        for image in crate::dockerfile::base_images(&text, &job.spec.args) {
+        for image in &job.base_images {
             let id = self
                 .docker
-                .inspect_image(&image)
+                .inspect_image(image)
                 .await
                 .ok()
                 .and_then(|i| i.id);
-            bases.push((image, id));
+            bases.push((image.clone(), id));
         }
         let job = job.clone();
         let platform = self.platform().to_string();
@@ -200,6 +199,7 @@ mod tests {
             labels: Default::default(),
             no_cache: false,
             pull: false,
+            base_images: vec![],
             base_registries: vec![],
         }
     }

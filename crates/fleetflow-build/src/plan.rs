@@ -64,7 +64,9 @@ pub struct ServiceBuild {
     pub no_cache: bool,
     /// Pull base images.
     pub pull: bool,
-    /// Registries of the base images (`FROM`), whose credentials the build may need.
+    /// The base images (`FROM`, build args substituted; not `scratch` or earlier stages).
+    pub base_images: Vec<String>,
+    /// Registries of the base images, whose credentials the build may need.
     pub base_registries: Vec<String>,
 }
 
@@ -185,6 +187,7 @@ fn plan_service(
     reference.digest = None;
     let mut labels = opts.labels.clone();
     labels.extend(spec.labels.iter().cloned());
+    let base_images = base_images(spec);
     Ok(ServiceBuild {
         service: svc.name.clone(),
         repository: reference,
@@ -193,19 +196,24 @@ fn plan_service(
         labels,
         no_cache: opts.no_cache || spec.no_cache,
         pull: opts.pull,
-        base_registries: base_registries(spec),
+        base_registries: registries_of(&base_images),
+        base_images,
     })
 }
 
-/// The registries the Dockerfile's base images come from. A Dockerfile that cannot be
-/// read here yields none; the builder reports the error when it reads it.
-fn base_registries(spec: &BuildSpec) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(&spec.dockerfile) else {
-        return Vec::new();
-    };
+/// The Dockerfile's base images. A Dockerfile that cannot be read here yields none; the
+/// builder reports the error when it reads it.
+fn base_images(spec: &BuildSpec) -> Vec<String> {
+    std::fs::read_to_string(&spec.dockerfile)
+        .map(|text| crate::dockerfile::base_images(&text, &spec.args))
+        .unwrap_or_default()
+}
+
+/// The registries `images` come from, each once.
+fn registries_of(images: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for image in crate::dockerfile::base_images(&text, &spec.args) {
-        if let Ok(r) = Reference::parse(&image) {
+    for image in images {
+        if let Ok(r) = Reference::parse(image) {
             let registry = r.registry().to_string();
             if !out.contains(&registry) {
                 out.push(registry);

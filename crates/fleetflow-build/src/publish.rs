@@ -67,6 +67,11 @@ impl Publisher {
         }
     }
 
+    /// The credentials for `registry` (`None`: anonymous).
+    pub fn credentials(&self, registry: &str) -> Option<&Credentials> {
+        self.creds.get(registry)
+    }
+
     async fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
         let cell = self
             .clients

@@ -153,7 +153,6 @@ pub async fn build_all(
         let mut cancel = cancel_rx.clone();
         let cancel_tx = cancel_tx.clone();
         let fail_fast = opts.fail_fast;
-        let push = opts.push.clone();
         let publisher = publisher.clone();
         let reuse = opts.reuse && !job.no_cache;
         let atomic = opts.atomic;
@@ -163,19 +162,28 @@ pub async fn build_all(
             let start = Instant::now();
             let mut job = job;
             reporter.report(&job.service, Event::Started);
+            let done = |job: &ServiceBuild,
+                        result: Result<BuiltImage, BuildError>,
+                        push: Option<Result<PushedImage, PushError>>,
+                        inputs: Option<Digest>| Outcome {
+                service: job.service.clone(),
+                result,
+                elapsed: start.elapsed(),
+                push,
+                inputs,
+            };
             let fail = |job: &ServiceBuild, e: BuildError, inputs: Option<Digest>| {
                 reporter.report(&job.service, Event::BuildFailed(&e));
                 if fail_fast && !matches!(e, BuildError::Cancelled) {
                     let _ = cancel_tx.send(true);
                 }
-                let outcome = Outcome {
-                    service: job.service.clone(),
-                    result: Err(e),
-                    elapsed: start.elapsed(),
-                    push: None,
-                    inputs,
-                };
-                (index, outcome, None)
+                (index, done(job, Err(e), None, inputs), None)
+            };
+            let push_failed = |job: &ServiceBuild, e: &PushError| {
+                reporter.report(&job.service, Event::PushFailed(e));
+                if fail_fast {
+                    let _ = cancel_tx.send(true);
+                }
             };
             // The input digest, recorded as a label of the image; and the image to reuse.
             let mut inputs = None;
@@ -239,17 +247,8 @@ pub async fn build_all(
                 drop(slot);
                 reporter.report(&job.service, Event::Built(&built));
                 push_started = Instant::now();
-                let (Some(creds), Some(publisher), Some(input_digest)) =
-                    (&push, &publisher, &inputs)
-                else {
-                    let outcome = Outcome {
-                        service: job.service.clone(),
-                        result: Ok(built),
-                        elapsed: start.elapsed(),
-                        push: None,
-                        inputs: None,
-                    };
-                    return (index, outcome, None);
+                let (Some(publisher), Some(input_digest)) = (&publisher, &inputs) else {
+                    return (index, done(&job, Ok(built), None, None), None);
                 };
                 let _push_slot = push_slots
                     .acquire()
@@ -272,7 +271,7 @@ pub async fn build_all(
                             .push_reference(
                                 &job.service,
                                 &staging,
-                                creds.get(&registry),
+                                publisher.credentials(&registry),
                                 reporter.as_ref(),
                             )
                             .await
@@ -301,32 +300,15 @@ pub async fn build_all(
                 match outcome {
                     Some(Ok(image)) => (built, Some(image)),
                     Some(Err(e)) => {
-                        reporter.report(&job.service, Event::PushFailed(&e));
-                        if fail_fast {
-                            let _ = cancel_tx.send(true);
-                        }
-                        let outcome = Outcome {
-                            service: job.service.clone(),
-                            result: Ok(built),
-                            elapsed: start.elapsed(),
-                            push: Some(Err(e)),
-                            inputs,
-                        };
-                        return (index, outcome, None);
+                        push_failed(&job, &e);
+                        return (index, done(&job, Ok(built), Some(Err(e)), inputs), None);
                     }
                     None => (built, None),
                 }
             };
             let Some(image) = image else {
                 // Cancelled during the push.
-                let outcome = Outcome {
-                    service: job.service.clone(),
-                    result: Ok(built),
-                    elapsed: start.elapsed(),
-                    push: None,
-                    inputs,
-                };
-                return (index, outcome, None);
+                return (index, done(&job, Ok(built), None, inputs), None);
             };
             let staged = Staged {
                 index,
@@ -343,20 +325,11 @@ pub async fn build_all(
                 let publisher = publisher.as_ref().expect("an image to push means pushing");
                 let r = publish(publisher, &staged, reporter.as_ref()).await;
                 if let Err(e) = &r {
-                    reporter.report(&staged.job.service, Event::PushFailed(e));
-                    if fail_fast {
-                        let _ = cancel_tx.send(true);
-                    }
+                    push_failed(&staged.job, e);
                 }
                 Some(r)
             };
-            let outcome = Outcome {
-                service: staged.job.service.clone(),
-                result: Ok(built),
-                elapsed: start.elapsed(),
-                push,
-                inputs: inputs.clone(),
-            };
+            let outcome = done(&staged.job, Ok(built), push, inputs);
             (index, outcome, atomic.then_some(staged))
         });
     }

@@ -12,10 +12,11 @@
 //! `-rc.1`). A template whose value is missing is an error naming the template.
 
 use std::path::Path;
-use std::process::Command;
 
 use fleetflow_config::TagTemplate;
 use fleetflow_registry::validate_tag;
+
+use crate::git::git;
 
 /// The values templates can use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,20 +72,6 @@ pub enum TagTemplateError {
         /// What it expanded to.
         tag: String,
     },
-}
-
-fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (!s.is_empty()).then_some(s)
 }
 
 fn env(name: &str) -> Option<String> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{copy_dir, docker, env, flow, in_image, repo_root, run, unique, write};
+use common::{copy_dir, docker, env, flow, git, in_image, repo_root, run, unique, write};
 
 /// The shop example in a fresh git repository (the OCI labels come from git).
 fn shop_copy() -> tempfile::TempDir {
@@ -24,20 +24,6 @@ fn shop_copy() -> tempfile::TempDir {
         ],
     );
     t
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
@@ -310,19 +296,7 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
     };
     mode("app/secret.key", 0o600);
     mode("app/main.sh", 0o755);
-    let git = |args: &[&str]| {
-        let s = std::process::Command::new("git")
-            .current_dir(r)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            s.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&s.stderr)
-        );
-        String::from_utf8_lossy(&s.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| common::git(r, args);
     git(&["init", "-q"]);
     git(&["-c", "user.name=t", "-c", "user.email=t@e", "add", "."]);
     git(&[

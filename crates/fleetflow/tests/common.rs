@@ -335,3 +335,44 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// `git -C dir ARGS...` with a test identity, `main` as the first branch and no signing;
+/// its trimmed stdout. A failing git command fails the test.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=flow test",
+            "-c",
+            "user.email=flow@test.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "tag.gpgSign=false",
+            "-c",
+            "commit.gpgSign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `s` in standard base64 (as `docker login` writes `auths` entries).
+pub fn base64(s: &str) -> String {
+    let mut child = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}

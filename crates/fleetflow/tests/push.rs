@@ -46,20 +46,7 @@ fn docker_config(json: &str) -> tempfile::TempDir {
 }
 
 fn auth_b64(user: &str, password: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{user}:{password}").as_bytes())
-        .unwrap();
-    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    common::base64(&format!("{user}:{password}"))
 }
 
 /// The manifest digest of a pushed image, as `skopeo inspect` reads it from the registry.

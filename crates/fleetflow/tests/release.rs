@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{env, flow, flow_offline, run, unique, write};
+use common::{base64, env, flow, flow_offline, git, run, unique, write};
 use serde_json::Value;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
@@ -60,33 +60,6 @@ fn project(dir: &Path, services: &[&str], stage_extra: &str) {
     kdl.push_str(stage_extra);
     kdl.push_str("}\n");
     write(dir, "flow.kdl", &kdl);
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=flow test",
-            "-c",
-            "user.email=flow@test.invalid",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "tag.gpgSign=false",
-            "-c",
-            "commit.gpgSign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn json_lines(out: &str) -> Vec<Value> {
@@ -205,7 +178,7 @@ fn dry_run_pushes_nothing_and_prints_every_ref_and_credential_source() {
     let cfg = tempfile::tempdir().unwrap();
     // Credentials for the registry (it needs none): the plan names the file, not the secret.
     let secret = "dry-run-secret-Zq9";
-    let auth = base64_of(&format!("someone:{secret}"));
+    let auth = base64(&format!("someone:{secret}"));
     std::fs::write(
         cfg.path().join("config.json"),
         format!(r#"{{"auths":{{"{reg}":{{"auth":"{auth}"}}}}}}"#),
@@ -236,18 +209,6 @@ fn dry_run_pushes_nothing_and_prints_every_ref_and_credential_source() {
         "{out}"
     );
     assert!(!out.contains(secret) && !err.contains(secret) && !out.contains(&auth));
-}
-
-fn base64_of(s: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }
 
 #[test]
