@@ -87,27 +87,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = COUNT
         key = (self.command, self.path.split('?')[0])
         what = f"#{n} {key[0]} {key[1]}"
+        reset = every(ARGS.reset, n)
+        status = bool(ARGS.status) and every(ARGS.status[0], n)
         # A request that already failed twice in a row goes through: with parallel
         # requests, the retries of one request can otherwise keep landing on multiples of
         # N and exhaust any retry limit (the fault then tests luck, not recovery).
+        always = ARGS.reset == 1 or bool(ARGS.status and ARGS.status[0] == 1)
         with LOCK:
-            always = ARGS.reset == 1 or bool(ARGS.status and ARGS.status[0] == 1)
-            lucky = not always and STREAK.get(key, 0) >= 2
-            if lucky:
-                STREAK[key] = 0
-        if not lucky and (every(ARGS.reset, n) or (ARGS.status and every(ARGS.status[0], n))):
-            with LOCK:
-                STREAK[key] = STREAK.get(key, 0) + 1
-        elif not lucky:
-            with LOCK:
-                STREAK[key] = 0
-        if lucky:
-            pass
-        elif every(ARGS.reset, n):
+            if (reset or status) and not always and STREAK.get(key, 0) >= 2:
+                reset = status = False
+            STREAK[key] = STREAK.get(key, 0) + 1 if (reset or status) else 0
+        if reset:
             log(f"{what} reset")
             self.reset()
             return
-        if not lucky and ARGS.status and every(ARGS.status[0], n):
+        if status:
             for _ in self.read_body():
                 pass
             code = ARGS.status[1]
