@@ -34,7 +34,6 @@ fi
 
 WORK=$(mktemp -d /tmp/flow-bench-image.XXXXXX)
 TESTENV_DIR=
-REG_PID=
 cleanup() {
   set +e
   declare -F stop_registry >/dev/null && stop_registry
@@ -105,43 +104,7 @@ say "tar: $(du -m "$TAR" | cut -f1) MiB"
 cat "$TAR" >/dev/null # into the page cache, so the first measured tool doesn't pay for it
 
 # -------------------------------------------------------------- registries --
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-stop_registry() {
-  if [[ -n $REG_PID ]]; then
-    kill "$REG_PID" 2>/dev/null || true
-    wait "$REG_PID" 2>/dev/null || true
-    REG_PID=
-  fi
-  [[ -n ${REG_DIR:-} ]] && rm -rf "$REG_DIR"
-  REG_DIR=
-}
-# A fresh, empty registry (and the previous one stopped and its storage deleted).
-fresh_registry() {
-  declare -F stop_registry >/dev/null && stop_registry
-  local port
-  port=$(free_port)
-  REG_DIR=$(mktemp -d "$WORK/registry.XXXXXX")
-  cat >"$REG_DIR/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $REG_DIR/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-YAML
-  docker-registry serve "$REG_DIR/config.yml" >"$REG_DIR/log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$REG_DIR/log" >&2; exit 1; }
-  REG=127.0.0.1:$port
-}
+source scripts/lib/registry.sh
 
 # ---------------------------------------------------------------- measuring --
 declare -A WALL RSS FAILS

@@ -29,9 +29,10 @@ FLOW_ARGS=${FLOW_ARGS:-}
 FLOW=$PWD/target/release/flow
 
 WORK=$(mktemp -d /tmp/flow-bench.XXXXXX)
-REG_PID=
+# shellcheck source=lib/registry.sh
+source scripts/lib/registry.sh
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null || true
+  stop_registry
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -68,28 +69,6 @@ cp -r "$PROJ" "$GITPROJ"
 git -C "$GITPROJ" init -q && git -C "$GITPROJ" add -A &&
   git -C "$GITPROJ" -c user.name=bench -c user.email=bench@invalid commit -qm bench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# A fresh, empty registry for each measured run.
-fresh_registry() {
-  [ -n "$REG_PID" ] && { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
-  local port dir
-  port=$(free_port)
-  dir=$(mktemp -d "$WORK/registry.XXXXXX")
-  cat >"$dir/config.yml" <<YAML
-version: 0.1
-log: { level: error }
-storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$port }
-YAML
-  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 1 50); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  REG=127.0.0.1:$port
-}
 
 export DOCKER_BUILDKIT=0   # the classic builder, the one flow drives through the Engine API
 export DOCKER_CONFIG=$WORK/docker-config

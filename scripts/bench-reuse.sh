@@ -27,33 +27,13 @@ cargo build --release -q -p fleetflow
 FLOW=$PWD/target/release/flow
 
 WORK=$(mktemp -d /tmp/flow-bench-reuse.XXXXXX)
-REG_PID=
+# shellcheck source=lib/registry.sh
+source scripts/lib/registry.sh
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null || true
+  stop_registry
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fresh_registry() {
-  [ -n "$REG_PID" ] && { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
-  local port dir
-  port=$(free_port)
-  dir=$(mktemp -d "$WORK/registry.XXXXXX")
-  cat >"$dir/config.yml" <<YAML
-version: 0.1
-log: { level: error }
-storage: { filesystem: { rootdirectory: $dir/data }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$port }
-YAML
-  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 1 50); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  REG=127.0.0.1:$port
-}
 
 make_project() { # $1 = folder
   local p=$1
