@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use fleetflow_registry::BlobStore;
-use fleetflow_registry::archive::{self, ImportOptions};
+use fleetflow_store::BlobStore;
+use fleetflow_store::archive::{self, ImportOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn work_dir() -> &'static PathBuf {

@@ -1,7 +1,7 @@
 //! Manifests, indexes and platform strings: parsing never panics, platforms round-trip.
 #![no_main]
 
-use fleetflow_registry::manifest::{self, Manifest, Platform};
+use fleetflow_oci::manifest::{self, Manifest, Platform};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

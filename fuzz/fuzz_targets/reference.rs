@@ -2,7 +2,7 @@
 //! prints to a string that parses back to the same reference.
 #![no_main]
 
-use fleetflow_registry::{Digest, Reference, validate_tag};
+use fleetflow_oci::{Digest, Reference, validate_tag};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

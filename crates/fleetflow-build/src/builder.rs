@@ -12,7 +12,7 @@ use crate::context::{self, ContextSpec};
 use crate::engine::Engine;
 use crate::error::BuildError;
 use crate::plan::ServiceBuild;
-use fleetflow_registry::Reference;
+use fleetflow_oci::Reference;
 
 /// Something a running build reports.
 #[derive(Debug)]

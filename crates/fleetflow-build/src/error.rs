@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use fleetflow_registry::ReferenceError;
+use fleetflow_oci::ReferenceError;
 
 /// What can go wrong turning a resolved stage into images.
 #[derive(Debug, thiserror::Error)]

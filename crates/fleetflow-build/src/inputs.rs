@@ -16,8 +16,8 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use fleetflow_registry::Digest;
-use fleetflow_registry::digest::Hasher;
+use fleetflow_oci::Digest;
+use fleetflow_oci::Hasher;
 
 use crate::engine::Engine;
 use crate::error::BuildError;
@@ -185,7 +185,7 @@ mod tests {
     fn job(dir: &Path) -> ServiceBuild {
         ServiceBuild {
             service: "api".into(),
-            repository: fleetflow_registry::Reference::parse("r.io/o/api").unwrap(),
+            repository: fleetflow_oci::Reference::parse("r.io/o/api").unwrap(),
             tags: vec!["v1".into()],
             spec: BuildSpec {
                 dockerfile: dir.join("Dockerfile"),
@@ -254,6 +254,6 @@ mod tests {
             inputs_tag(&base).len(),
             "sha256-".len() + 64 + ".inputs".len()
         );
-        fleetflow_registry::validate_tag(&inputs_tag(&base)).unwrap();
+        fleetflow_oci::validate_tag(&inputs_tag(&base)).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use fleetflow_config::{BuildSpec, ResolvedService, ResolvedStage, SkipReason};
-use fleetflow_registry::{Reference, validate_tag};
+use fleetflow_oci::{Reference, validate_tag};
 
 use crate::error::BuildError;
 use crate::tags::TagValues;

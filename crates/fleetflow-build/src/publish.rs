@@ -11,10 +11,8 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use fleetflow_registry::manifest::Manifest;
-use fleetflow_registry::{
-    ClientOptions, Credentials, Digest, Reference, RegistryClient, RegistryError,
-};
+use fleetflow_oci::{Digest, Manifest, Reference};
+use fleetflow_registry::{ClientOptions, Credentials, RegistryClient, RegistryError};
 
 use crate::inputs::{INPUTS_LABEL, inputs_tag};
 use crate::pusher::PushError;

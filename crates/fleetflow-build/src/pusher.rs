@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptions;
-use fleetflow_registry::{Credentials, Reference, api_host};
+use fleetflow_oci::{DOCKER_HUB, DOCKER_HUB_KEY, Reference, api_host};
+use fleetflow_registry::Credentials;
 use futures_util::StreamExt;
 
 use crate::builder::{Event, Reporter};
@@ -79,8 +80,8 @@ pub fn docker_credentials(
     registry: &str,
     creds: Option<&Credentials>,
 ) -> Option<DockerCredentials> {
-    let serveraddress = Some(if registry == fleetflow_registry::DOCKER_HUB {
-        fleetflow_registry::DOCKER_HUB_KEY.to_string()
+    let serveraddress = Some(if registry == DOCKER_HUB {
+        DOCKER_HUB_KEY.to_string()
     } else {
         api_host(registry).to_string()
     });

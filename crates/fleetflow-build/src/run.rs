@@ -18,7 +18,8 @@ use crate::inputs::{INPUTS_LABEL, inputs_tag};
 use crate::plan::{BuildPlan, ServiceBuild};
 use crate::publish::{Publisher, StagedImage, push_error};
 use crate::pusher::{PushError, PushedImage};
-use fleetflow_registry::{Credentials, Digest, Reference};
+use fleetflow_oci::{Digest, Reference};
+use fleetflow_registry::Credentials;
 
 /// How to run a plan.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use fleetflow_config::TagTemplate;
-use fleetflow_registry::validate_tag;
+use fleetflow_oci::validate_tag;
 
 use crate::git::git;
 

@@ -15,12 +15,10 @@ use futures_util::StreamExt as _;
 use reqwest::{StatusCode, header};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::cache::{CacheError, PartialBlob};
 use crate::challenge::Challenge;
 use crate::credentials::Credentials;
-use crate::digest::{Digest, Hasher};
-use crate::manifest::{MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
-use crate::preflight::api_host;
+use fleetflow_oci::manifest::{MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
+use fleetflow_oci::{Digest, Hasher, api_host, is_loopback};
 
 /// A registry operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,9 +77,14 @@ pub enum RegistryError {
         /// What it was.
         actual: String,
     },
-    /// The local cache failed.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
+    /// A local file (a blob being sent or received) failed.
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 /// How to reach registries.
@@ -158,15 +161,6 @@ impl std::fmt::Debug for RegistryClient {
             .field("credentials", &self.creds.as_ref().map(|_| "<redacted>"))
             .finish()
     }
-}
-
-/// Is `host` (with optional port) a loopback name or address?
-pub fn is_loopback(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    };
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
 /// Trust the CAs Docker would for `host`: every `<certs_dir>/<host>/*.crt`.
@@ -1082,14 +1076,15 @@ impl RegistryClient {
         self.finish_upload(repo, digest, Ok(resp)).await
     }
 
-    /// Download blob `digest` (`size` bytes) of `repo` into the cache through `partial`,
-    /// resuming bytes an earlier attempt left with `Range`, verifying size and digest.
+    /// Download blob `digest` (`size` bytes) of `repo` into the file `partial`, resuming
+    /// bytes an earlier attempt left there with `Range`, verifying size and digest. On
+    /// success the file holds exactly the blob; the caller moves it into place.
     pub async fn download_blob(
         &self,
         repo: &str,
         digest: &Digest,
         size: u64,
-        partial: PartialBlob,
+        partial: &Path,
         progress: &ByteCounter,
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
@@ -1099,15 +1094,12 @@ impl RegistryClient {
                 tokio::time::sleep(self.backoff(attempt - 1, None)).await;
             }
             match self
-                .download_attempt(repo, &url, digest, size, &partial.path, progress)
+                .download_attempt(repo, &url, digest, size, partial, progress)
                 .await
             {
-                Ok(()) => {
-                    partial.commit()?;
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(UploadError::Final(e)) => {
-                    let _ = std::fs::remove_file(&partial.path);
+                    let _ = std::fs::remove_file(partial);
                     return Err(e);
                 }
                 Err(UploadError::Retry(e)) => last = Some(e),
@@ -1274,8 +1266,8 @@ enum UploadError {
 }
 
 fn local(path: &Path, source: std::io::Error) -> RegistryError {
-    RegistryError::Cache(CacheError::Io {
+    RegistryError::Local {
         path: path.to_path_buf(),
         source,
-    })
+    }
 }

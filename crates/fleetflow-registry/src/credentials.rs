@@ -15,10 +15,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use base64::Engine as _;
+use fleetflow_oci::{DOCKER_HUB_KEY, is_docker_hub};
 use serde::Deserialize;
-
-/// The key under which Docker stores Docker Hub credentials.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// A secret value: never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -200,13 +198,6 @@ fn host_of_key(key: &str) -> &str {
     k.split('/').next().unwrap_or(k)
 }
 
-fn is_hub(host: &str) -> bool {
-    matches!(
-        host,
-        "docker.io" | "index.docker.io" | "registry-1.docker.io"
-    )
-}
-
 impl CredentialStore {
     /// Load from the process environment (`DOCKER_CONFIG`, `HOME`, and the CI variables).
     pub fn from_env() -> Result<CredentialStore, CredentialError> {
@@ -296,7 +287,7 @@ impl CredentialStore {
         &self,
         registry: &str,
     ) -> Result<Option<(Credentials, CredentialSource)>, CredentialError> {
-        let hub = is_hub(registry);
+        let hub = is_docker_hub(registry);
         let server = if hub { DOCKER_HUB_KEY } else { registry };
         let helper_keys: Vec<&str> = if hub {
             vec![DOCKER_HUB_KEY, "index.docker.io", "docker.io"]
@@ -343,7 +334,7 @@ impl CredentialStore {
     }
 
     fn auth_entry(&self, registry: &str) -> Option<(&str, &AuthEntry)> {
-        let exact = if is_hub(registry) {
+        let exact = if is_docker_hub(registry) {
             DOCKER_HUB_KEY
         } else {
             registry
@@ -358,7 +349,7 @@ impl CredentialStore {
         keys.into_iter()
             .find(|k| {
                 let h = host_of_key(k);
-                h == registry || (is_hub(registry) && is_hub(h))
+                h == registry || (is_docker_hub(registry) && is_docker_hub(h))
             })
             .map(|k| (k.as_str(), &self.config.auths[k]))
     }

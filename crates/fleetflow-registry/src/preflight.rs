@@ -11,8 +11,9 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 
 use crate::challenge::Challenge;
-use crate::client::{chain, is_loopback, with_registry_cas};
+use crate::client::{chain, with_registry_cas};
 use crate::credentials::Credentials;
+use fleetflow_oci::{api_host, is_loopback};
 
 /// Why pre-flight failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +60,6 @@ impl Default for Preflight {
             timeout: Duration::from_secs(15),
             certs_dir: "/etc/docker/certs.d".into(),
         }
-    }
-}
-
-/// The API host for a registry (Docker Hub's registry is `registry-1.docker.io`).
-pub fn api_host(registry: &str) -> &str {
-    if registry == crate::DOCKER_HUB {
-        "registry-1.docker.io"
-    } else {
-        registry
     }
 }
 

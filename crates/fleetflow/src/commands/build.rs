@@ -9,8 +9,9 @@ use fleetflow_build::{
     build_all, oci_labels,
 };
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
+use fleetflow_oci::ReferenceError;
 use fleetflow_registry::{
-    CredentialError, CredentialStore, Credentials, Preflight, PreflightError, ReferenceError,
+    CredentialError, CredentialStore, Credentials, Preflight, PreflightError,
 };
 use serde_json::json;
 
@@ -494,7 +495,7 @@ fn report(
         for e in &push_errors {
             match e {
                 PushError::Auth { reference, message } => {
-                    let registry = fleetflow_registry::Reference::parse(reference)
+                    let registry = fleetflow_oci::Reference::parse(reference)
                         .map(|r| r.registry().to_string())
                         .unwrap_or_default();
                     print_auth_error(messages, &registry, reference, message);

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use fleetflow_registry::archive::{self, ArchiveError, Compression, ImportOptions, ImportedImage};
-use fleetflow_registry::cache::{CacheError, RefEntry};
-use fleetflow_registry::manifest::Manifest;
-use fleetflow_registry::transfer::{self, Event, PlatformChoice, Transfer};
+use fleetflow_oci::{Manifest, Reference};
 use fleetflow_registry::{
-    BlobStore, ClientOptions, CredentialStore, Credentials, Reference, RegistryClient,
-    RegistryError, Secret,
+    ClientOptions, CredentialStore, Credentials, RegistryClient, RegistryError, Secret,
 };
+use fleetflow_store::BlobStore;
+use fleetflow_store::archive::{self, ArchiveError, Compression, ImportOptions, ImportedImage};
+use fleetflow_store::cache::{CacheError, RefEntry};
+use fleetflow_store::transfer::{self, Event, PlatformChoice, Transfer, TransferError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -53,8 +53,7 @@ impl From<RegistryError> for Failure {
             RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => Code::Auth,
             RegistryError::NotFound { .. } => Code::NotFound,
             RegistryError::DigestMismatch { .. } => Code::BadInput,
-            RegistryError::Cache(CacheError::Missing(_)) => Code::NotFound,
-            RegistryError::Cache(_) => Code::Other,
+            RegistryError::Local { .. } => Code::Other,
             _ => Code::Push,
         };
         let mut f = Failure::new(code, e.to_string());
@@ -77,7 +76,20 @@ impl From<RegistryError> for Failure {
 
 impl From<CacheError> for Failure {
     fn from(e: CacheError) -> Failure {
-        RegistryError::Cache(e).into()
+        let code = match &e {
+            CacheError::Missing(_) => Code::NotFound,
+            _ => Code::Other,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<TransferError> for Failure {
+    fn from(e: TransferError) -> Failure {
+        match e {
+            TransferError::Registry(e) => e.into(),
+            TransferError::Cache(e) => e.into(),
+        }
     }
 }
 
@@ -97,8 +109,7 @@ impl From<ArchiveError> for Failure {
 fn parse_ref(s: &str) -> Result<Reference, Failure> {
     let r = Reference::parse(s).map_err(|e| Failure::new(Code::Config, e.to_string()))?;
     if let Some(d) = &r.digest {
-        fleetflow_registry::Digest::parse(d)
-            .map_err(|e| Failure::new(Code::Config, e.to_string()))?;
+        fleetflow_oci::Digest::parse(d).map_err(|e| Failure::new(Code::Config, e.to_string()))?;
     }
     Ok(r)
 }
@@ -290,7 +301,7 @@ fn platform_choice(args: &PlatformArgs) -> Result<PlatformChoice, Failure> {
     }
     match args.platform.as_deref() {
         None => Ok(PlatformChoice::Host),
-        Some(p) => fleetflow_registry::manifest::Platform::parse(p)
+        Some(p) => fleetflow_oci::Platform::parse(p)
             .map(PlatformChoice::One)
             .ok_or_else(|| {
                 Failure::new(
@@ -392,7 +403,7 @@ fn done_line(
     rep: &Reporter,
     verb: &str,
     name: &str,
-    digest: &fleetflow_registry::Digest,
+    digest: &fleetflow_oci::Digest,
     started: Instant,
 ) {
     let secs = started.elapsed().as_secs_f64();

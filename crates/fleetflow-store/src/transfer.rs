@@ -8,9 +8,9 @@ use std::sync::Arc;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use crate::cache::{BlobStore, CacheError, RefEntry};
-use crate::client::{BlobPush, ByteCounter, RegistryClient, RegistryError};
-use crate::digest::Digest;
-use crate::manifest::{Descriptor, Manifest, Platform};
+use fleetflow_oci::{Descriptor, Digest, Manifest, Platform};
+use fleetflow_registry::client::{BlobPush, ByteCounter};
+use fleetflow_registry::{RegistryClient, RegistryError};
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,11 +113,22 @@ fn blobs_of(m: &Manifest) -> Vec<Descriptor> {
     }
 }
 
-fn manifest_error(client: &RegistryClient, what: &str, e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::Protocol {
+/// Why a transfer failed: the registry, or the local cache.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The registry failed or refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The local cache failed, or lacks what the transfer needs.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+fn manifest_error(client: &RegistryClient, what: &str, e: impl std::fmt::Display) -> TransferError {
+    TransferError::Registry(RegistryError::Protocol {
         registry: client.registry().to_string(),
         message: format!("{what}: {e}"),
-    }
+    })
 }
 
 /// Pull `reference` (tag or digest) of `repo` into the cache. Returns what the pulled
@@ -129,7 +140,7 @@ pub async fn pull(
     reference: &str,
     platform: &PlatformChoice,
     t: &Transfer,
-) -> Result<RefEntry, RegistryError> {
+) -> Result<RefEntry, TransferError> {
     let (bytes, ctype, digest) = client.get_manifest(repo, reference).await?;
     let root = Manifest::parse(&bytes, ctype.as_deref())
         .map_err(|e| manifest_error(client, &format!("manifest {repo}:{reference}"), e))?;
@@ -168,7 +179,8 @@ pub async fn pull(
                                 "{repo}:{reference} for platform {want} (it has: {})",
                                 have.join(", ")
                             ),
-                        });
+                        }
+                        .into());
                     }
                 }
             }
@@ -220,8 +232,9 @@ pub async fn pull(
                 BlobAction::Cached
             } else {
                 client
-                    .download_blob(repo, &desc.digest, desc.size, partial, &t.bytes)
+                    .download_blob(repo, &desc.digest, desc.size, &partial.path, &t.bytes)
                     .await?;
+                partial.commit()?;
                 BlobAction::Downloaded
             };
             (t.observer)(Event::Blob {
@@ -229,7 +242,7 @@ pub async fn pull(
                 size: desc.size,
                 action,
             });
-            Ok::<(), RegistryError>(())
+            Ok::<(), TransferError>(())
         }
     }))
     .buffer_unordered(t.jobs.max(1))
@@ -246,7 +259,7 @@ pub async fn push_blob(
     desc: &Descriptor,
     mount_from: Option<&str>,
     t: &Transfer,
-) -> Result<(), RegistryError> {
+) -> Result<(), TransferError> {
     let path = store.blob_path(&desc.digest);
     if !path.is_file() {
         return Err(CacheError::Missing(format!("blob {}", desc.digest)).into());
@@ -286,7 +299,7 @@ pub async fn push(
     mount_from: Option<&str>,
     done: &HashSet<Digest>,
     t: &Transfer,
-) -> Result<Digest, RegistryError> {
+) -> Result<Digest, TransferError> {
     let bytes = store.read_bytes(&root.digest)?;
     let parsed = Manifest::parse(&bytes, Some(&root.media_type))
         .map_err(|e| manifest_error(client, &format!("cached manifest {}", root.digest), e))?;
@@ -295,7 +308,7 @@ pub async fn push(
     if let Manifest::Index(index) = &parsed {
         for d in &index.manifests {
             let child = store.read_bytes(&d.digest).map_err(|e| match e {
-                CacheError::Missing(_) => RegistryError::Cache(CacheError::Missing(format!(
+                CacheError::Missing(_) => TransferError::Cache(CacheError::Missing(format!(
                     "manifest {} ({}) of the index; pull the image with --all-platforms",
                     d.digest,
                     d.platform

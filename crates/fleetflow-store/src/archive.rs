@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use serde::Deserialize;
 
 use crate::cache::{BlobStore, CacheError};
-use crate::digest::{Digest, Hasher, HashingWriter};
-use crate::manifest::{self, Descriptor, ImageManifest, Manifest};
+use fleetflow_oci::manifest::{self, Descriptor, ImageManifest, Manifest};
+use fleetflow_oci::{Digest, Hasher, HashingWriter};
 
 /// How layers are stored in the image made from an archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -644,7 +644,7 @@ impl Decoder {
 fn zstd_layer(input: impl Read, out: &mut impl Write, threads: usize) -> io::Result<(Digest, u64)> {
     let mut enc = zstd::stream::write::Encoder::new(out, 3)?;
     enc.multithread(threads.max(1) as u32)?;
-    let mut reader = crate::digest::HashingReader::new(input);
+    let mut reader = fleetflow_oci::HashingReader::new(input);
     io::copy(&mut reader, &mut enc)?;
     enc.finish()?;
     Ok(reader.finish())

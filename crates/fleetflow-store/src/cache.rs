@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, HashingWriter};
-use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use fleetflow_oci::Manifest;
+use fleetflow_oci::manifest::MAX_MANIFEST_BYTES;
+use fleetflow_oci::{Digest, HashingWriter};
 
 /// A cache problem.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,12 @@
+//! `fleetflow-store` owns images at rest and on the move without a daemon: the
+//! content-addressed [`BlobStore`] (blobs, references, DiffID records, locks, GC), image
+//! [`archive`] import (`docker save` tars, OCI layouts, layer compression) and the
+//! [`transfer`] operations `flow image` runs on a registry client: pull, push, copy, and
+//! push straight from an archive.
+
+pub mod archive;
+pub mod cache;
+pub mod transfer;
+
+pub use cache::BlobStore;
+pub use transfer::TransferError;
