@@ -2,7 +2,7 @@
 //! Debian 20.10 engine and current engines all offer through bollard).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::query_parameters::{BuildImageOptions, TagImageOptions};
 use futures_util::StreamExt;
@@ -11,58 +11,10 @@ use tokio_stream_shim::ReceiverStream;
 use crate::context::{self, ContextSpec};
 use crate::engine::Engine;
 use crate::error::BuildError;
+use crate::event::{Event, Reporter};
+use crate::outcome::BuiltImage;
 use crate::plan::ServiceBuild;
 use fleetflow_oci::Reference;
-
-/// Something a running build reports.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// The build started (a job slot was free).
-    Started,
-    /// A Dockerfile step began, e.g. `Step 2/5 : RUN make`.
-    Step(&'a str),
-    /// A line of build output.
-    Output(&'a str),
-    /// The push of this reference began.
-    PushStarted(&'a str),
-    /// Layer counts of the push in progress.
-    PushLayers {
-        /// Layers the engine is pushing.
-        total: usize,
-        /// Layers uploaded.
-        pushed: usize,
-        /// Layers the registry already had (or mounted).
-        existed: usize,
-    },
-    /// The build finished, or an image with the same inputs was found to reuse
-    /// ([`BuiltImage::reused`]).
-    Built(&'a BuiltImage),
-    /// The build failed or was cancelled.
-    BuildFailed(&'a BuildError),
-    /// Every tag was pushed.
-    Pushed(&'a crate::pusher::PushedImage),
-    /// The push failed.
-    PushFailed(&'a crate::pusher::PushError),
-}
-
-/// Receives progress from builds running in parallel.
-pub trait Reporter: Send + Sync {
-    /// `service` reported `event`.
-    fn report(&self, service: &str, event: Event<'_>);
-}
-
-/// A finished image.
-#[derive(Debug, Clone)]
-pub struct BuiltImage {
-    /// Image ID (`sha256:...`).
-    pub id: String,
-    /// Every `repository:tag` it carries.
-    pub references: Vec<Reference>,
-    /// Wall time of the build (or of finding the image to reuse).
-    pub elapsed: Duration,
-    /// Not built: the registry already has an image with the same inputs.
-    pub reused: bool,
-}
 
 /// Minimal `Stream` over an mpsc receiver (keeps `tokio-stream` out of the tree).
 mod tokio_stream_shim {
@@ -127,15 +79,8 @@ impl Engine {
             ..Default::default()
         };
         let body = bollard::body_try_stream(ReceiverStream(ctx.chunks));
-        let registry_config: HashMap<String, bollard::auth::DockerCredentials> = job
-            .base_registries
-            .iter()
-            .filter_map(|r| {
-                let creds = crate::pusher::docker_credentials(r, base_credentials.get(r))?;
-                Some((creds.serveraddress.clone()?, creds))
-            })
-            .collect();
-        let registry_config = (!registry_config.is_empty()).then_some(registry_config);
+        let registry_config =
+            crate::auth::registry_config(&job.base_registries, base_credentials);
         let mut stream = self
             .docker
             .build_image(options, registry_config, Some(body));

@@ -6,13 +6,16 @@
 //!
 //! Flow: `ResolvedStage` → [`BuildPlan::new`] → [`build_all`] → [`Outcome`]s.
 
+pub mod auth;
 mod builder;
 pub mod context;
 mod dockerfile;
 mod dockerignore;
 mod engine;
 mod error;
+mod event;
 mod git;
+mod outcome;
 pub mod inputs;
 mod plan;
 pub mod publish;
@@ -20,12 +23,12 @@ mod pusher;
 mod run;
 pub mod tags;
 
-pub use builder::{BuiltImage, Event, Reporter};
+pub use event::{Event, NoReporter, Reporter};
 pub use dockerignore::{DockerIgnore, PatternError};
 pub use engine::{DEFAULT_HOST, Engine, registry_auth_header};
 pub use error::BuildError;
 pub use git::{oci_labels, public_source_url};
 pub use plan::{BuildPlan, PlanOptions, ServiceBuild};
-pub use pusher::{PushError, PushedImage, docker_credentials, is_auth_message};
-pub use run::{Outcome, RunOptions, build_all, default_jobs};
+pub use outcome::{BuiltImage, ExitClass, Outcome, PushError, PushedImage, Status, exit_class};
+pub use run::{RunOptions, build_all, default_jobs};
 pub use tags::{TagTemplateError, TagValues};

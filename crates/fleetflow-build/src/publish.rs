@@ -15,7 +15,7 @@ use fleetflow_oci::{Digest, Manifest, Reference};
 use fleetflow_registry::{ClientOptions, Credentials, RegistryClient, RegistryError};
 
 use crate::inputs::{INPUTS_LABEL, inputs_tag};
-use crate::pusher::PushError;
+use crate::outcome::PushError;
 
 /// Image configs are small; this bounds what a hostile registry can make us hold.
 const MAX_CONFIG_BYTES: usize = 8 * 1024 * 1024;

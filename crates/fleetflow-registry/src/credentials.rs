@@ -87,7 +87,7 @@ impl fmt::Display for CredentialSource {
 }
 
 /// Why credentials could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CredentialError {
     /// `config.json` exists but is not valid.
     #[error("{}: {message}", path.display())]
