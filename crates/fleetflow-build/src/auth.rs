@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::auth::DockerCredentials;
 use fleetflow_oci::{DOCKER_HUB, DOCKER_HUB_KEY, api_host};
-use fleetflow_registry::{CredentialError, CredentialStore, Credentials, Preflight, PreflightError};
+use fleetflow_registry::{
+    CredentialError, CredentialStore, Credentials, Preflight, PreflightError,
+};
 
 use crate::plan::BuildPlan;
 

@@ -79,8 +79,7 @@ impl Engine {
             ..Default::default()
         };
         let body = bollard::body_try_stream(ReceiverStream(ctx.chunks));
-        let registry_config =
-            crate::auth::registry_config(&job.base_registries, base_credentials);
+        let registry_config = crate::auth::registry_config(&job.base_registries, base_credentials);
         let mut stream = self
             .docker
             .build_image(options, registry_config, Some(body));

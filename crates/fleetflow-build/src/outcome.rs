@@ -21,7 +21,6 @@ pub struct BuiltImage {
     pub reused: bool,
 }
 
-
 /// A pushed image.
 #[derive(Debug, Clone)]
 pub struct PushedImage {
@@ -82,7 +81,6 @@ pub struct Outcome {
     /// The input digest (computed when pushing).
     pub inputs: Option<Digest>,
 }
-
 
 /// What happened to a service, as summaries and release metadata name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

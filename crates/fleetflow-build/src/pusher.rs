@@ -1,16 +1,15 @@
 //! Pushing one service's image through the Engine's `/images/{name}/push`, with
 //! credentials sent as `X-Registry-Auth` (re-encoded URL-safe, see engine.rs).
 
-
 use bollard::query_parameters::PushImageOptions;
 use fleetflow_oci::Reference;
 use fleetflow_registry::Credentials;
 use futures_util::StreamExt;
 
 use crate::auth::{docker_credentials, is_auth_message};
+use crate::engine::Engine;
 use crate::event::{Event, Reporter};
 use crate::outcome::PushError;
-use crate::engine::Engine;
 
 fn digest_of(status: &str) -> Option<String> {
     let at = status.find("digest: sha256:")?;

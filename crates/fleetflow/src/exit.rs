@@ -1,5 +1,7 @@
 //! Exit codes (spec/cli.md): one per error class.
 
+use fleetflow_build::ExitClass;
+
 /// The process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -19,6 +21,17 @@ pub enum Code {
     NotFound = 6,
     /// An archive or content that is invalid (truncated, lying digests, escaping paths).
     BadInput = 7,
+}
+
+impl From<ExitClass> for Code {
+    fn from(c: ExitClass) -> Code {
+        match c {
+            ExitClass::Success => Code::Success,
+            ExitClass::Push => Code::Push,
+            ExitClass::Auth => Code::Auth,
+            ExitClass::BuildFailed => Code::BuildFailed,
+        }
+    }
 }
 
 impl From<Code> for std::process::ExitCode {

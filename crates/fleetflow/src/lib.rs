@@ -6,9 +6,11 @@
 pub mod cli;
 pub mod commands;
 pub mod exit;
+pub mod failure;
 pub mod messages;
 pub mod metadata;
-pub mod output;
+pub mod printer;
+pub mod settings;
 
 use clap::Parser;
 

@@ -3,63 +3,68 @@
 //! are made from one document, so they always agree (spec/build.md, "Release metadata").
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use fleetflow_build::{BuildError, BuildPlan, Outcome, PushError};
+use fleetflow_build::RunSummary;
 use serde_json::{Value, json};
 
-/// What happened to a service, as the metadata names it (`pushing`: `--push` was given).
-fn status(o: &Outcome, pushing: bool) -> &'static str {
-    match (&o.result, &o.push) {
-        (Err(BuildError::Cancelled), _) => "skipped",
-        (Err(_), _) => "failed",
-        (Ok(_), Some(Err(PushError::Withheld { .. }))) => "built",
-        (Ok(_), Some(Err(_))) => "failed",
-        (Ok(img), Some(Ok(_))) if img.reused => "reused",
-        (Ok(_), Some(Ok(_))) => "pushed",
-        // Pushing, but neither pushed nor failed: cancelled by --fail-fast.
-        (Ok(_), None) if pushing => "skipped",
-        (Ok(_), None) => "built",
-    }
-}
-
 /// The metadata document: `{"project", "stage", "services": {name: {...}}}`.
-pub fn document(plan: &BuildPlan, outcomes: &[Outcome], pushing: bool) -> Value {
+pub fn document(run: &RunSummary<'_>) -> Value {
     let mut services = serde_json::Map::new();
-    for (b, o) in plan.builds.iter().zip(outcomes) {
-        let image = b.repository.to_string();
-        let pushed = o.push.as_ref().and_then(|p| p.as_ref().ok());
-        let digest = pushed.map(|p| p.digest.clone());
+    for s in run.services() {
+        let o = s.outcome;
         let mut entry = json!({
-            "image": image,
-            "tags": b.tags,
-            "references": b.references().iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "digest": digest,
-            "ref": digest.as_ref().map(|d| format!("{image}@{d}")),
-            "status": status(o, pushing),
+            "image": s.image,
+            "tags": s.tags,
+            "references": s.references,
+            "digest": s.digest,
+            "ref": s.pinned,
+            "status": s.status.as_str(),
             "duration_ms": o.elapsed.as_millis() as u64,
             "image_id": o.result.as_ref().ok().map(|i| i.id.clone()),
             "inputs": o.inputs.as_ref().map(ToString::to_string),
         });
-        let error = match (&o.result, &o.push) {
-            (Err(e), _) => Some(e.to_string()),
-            (Ok(_), Some(Err(e))) => Some(e.to_string()),
-            (Ok(_), None) if pushing => Some(BuildError::Cancelled.to_string()),
-            _ => None,
-        };
-        if let Some(e) = error {
+        if let Some(e) = &s.error {
             entry["error"] = json!(e);
         }
         services.insert(o.service.clone(), entry);
     }
-    for (name, _) in &plan.skipped {
+    for (name, _) in &run.plan.skipped {
         services.insert(
             name.clone(),
             json!({"image": null, "tags": [], "digest": null, "ref": null,
                    "status": "skipped", "duration_ms": 0}),
         );
     }
-    json!({ "project": plan.project, "stage": plan.stage, "services": services })
+    json!({ "project": run.plan.project, "stage": run.plan.stage, "services": services })
+}
+
+/// Write every metadata the run asks for: `--metadata-file`, and in GitHub Actions the
+/// step outputs (`GITHUB_OUTPUT`) and the job summary (`GITHUB_STEP_SUMMARY`). Returns
+/// each file with how writing it went.
+pub fn write_all(
+    run: &RunSummary<'_>,
+    metadata_file: Option<&Path>,
+) -> Vec<(PathBuf, std::io::Result<()>)> {
+    let doc = document(run);
+    let mut written = Vec::new();
+    if let Some(path) = metadata_file {
+        written.push((path.to_path_buf(), write_file(path, &doc)));
+    }
+    let github = |name: &str| {
+        std::env::var_os(name)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(path) = github("GITHUB_OUTPUT") {
+        let r = append(&path, &outputs(&doc));
+        written.push((path, r));
+    }
+    if let Some(path) = github("GITHUB_STEP_SUMMARY") {
+        let r = append(&path, &summary(&doc));
+        written.push((path, r));
+    }
+    written
 }
 
 /// Write `doc` to `path` atomically (a temporary file in the same folder, renamed).
@@ -185,16 +190,6 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
         .append(true)
         .open(path)?;
     f.write_all(text.as_bytes())
-}
-
-/// Append the step outputs to the `GITHUB_OUTPUT` file.
-pub fn append_outputs(path: &Path, doc: &Value) -> std::io::Result<()> {
-    append(path, &outputs(doc))
-}
-
-/// Append the summary table to the `GITHUB_STEP_SUMMARY` file.
-pub fn append_summary(path: &Path, doc: &Value) -> std::io::Result<()> {
-    append(path, &summary(doc))
 }
 
 #[cfg(test)]

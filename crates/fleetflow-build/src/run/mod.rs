@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 
-use crate::event::{Event, Reporter};
 use crate::engine::Engine;
 use crate::error::BuildError;
+use crate::event::{Event, Reporter};
 use crate::plan::{BuildPlan, ServiceBuild};
 use crate::publish::{Publisher, StagedImage, push_error};
 
 mod service;
-use service::ServiceRun;
 use crate::outcome::{Outcome, PushError, PushedImage};
 use fleetflow_registry::Credentials;
+use service::ServiceRun;
 
 /// How to run a plan.
 #[derive(Debug, Clone)]

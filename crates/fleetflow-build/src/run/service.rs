@@ -225,7 +225,11 @@ impl ServiceRun {
         };
         let Some(image) = image else {
             // Cancelled during the push.
-            return (self.index, self.outcome(start, Ok(built), None, inputs), None);
+            return (
+                self.index,
+                self.outcome(start, Ok(built), None, inputs),
+                None,
+            );
         };
         let staged = Staged {
             index: self.index,

@@ -20,11 +20,10 @@ use fleetflow_store::transfer::{self, Event, PlatformChoice, Transfer, TransferE
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use super::print_error;
 use crate::cli::{CompressionArg, ImageArgs, ImageCommand, ImageCommon, PlatformArgs};
 use crate::exit::Code;
 use crate::messages::Messages;
-use crate::output::Mode;
+use crate::printer::{Mode, Printer};
 
 /// A failure with its exit code, message and remedies.
 struct Failure {
@@ -328,7 +327,11 @@ pub async fn run(args: ImageArgs, messages: &Messages) -> Code {
                     json!({"event": "error", "message": f.message, "exit_code": f.code as u8})
                 );
             }
-            print_error(messages, &f.message, None, &remedies);
+            let mut failure = crate::failure::Failure::new(f.code, f.message);
+            for r in remedies {
+                failure = failure.hint(r);
+            }
+            Printer::new(mode, *messages).failure(&failure);
             f.code
         }
     }

@@ -1,114 +1,47 @@
-//! The printer: live bars on a terminal, plain lines in pipes and CI, JSON lines for
-//! machines. It implements the build crate's [`Reporter`].
+//! Live build progress: the printer's side of the build crate's [`Reporter`]. A bar per
+//! service on a terminal, `service | ...` lines in plain mode, JSON events per service.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fleetflow_build::{BuildError, Event, Reporter, ServiceBuild};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use fleetflow_build::{BuildError, Event, PushError, Reporter, ServiceBuild};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::Progress;
-use crate::messages::Messages;
+use super::{Mode, Printer};
 
-/// The chosen output mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// indicatif bars.
-    Tty,
-    /// Plain lines.
-    Plain,
-    /// JSON lines.
-    Json,
-    /// Errors only.
-    Quiet,
-}
-
-impl Mode {
-    /// Resolve `--progress auto` and `-q`.
-    pub fn choose(progress: Progress, quiet: bool) -> Mode {
-        match (progress, quiet) {
-            (Progress::Json, _) => Mode::Json,
-            (_, true) => Mode::Quiet,
-            (Progress::Tty, _) => Mode::Tty,
-            (Progress::Plain, _) => Mode::Plain,
-            (Progress::Auto, _) => {
-                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-                if std::io::stderr().is_terminal() && !ci {
-                    Mode::Tty
-                } else {
-                    Mode::Plain
-                }
-            }
-        }
-    }
-}
-
-/// Colours only on a terminal and without `NO_COLOR`.
-pub fn use_color(mode: Mode) -> bool {
-    mode == Mode::Tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// Prints build progress.
-pub struct Printer {
-    mode: Mode,
-    color: bool,
+/// What the printer keeps of a build in progress.
+#[derive(Default)]
+pub(super) struct BuildView {
     bars: Mutex<HashMap<String, ProgressBar>>,
-    multi: MultiProgress,
     headers: HashMap<String, Vec<String>>,
-    lock: Mutex<()>,
     push: bool,
-    messages: Messages,
-    /// When the run started: JSON push events give their times relative to it.
-    started: Instant,
     /// When each service's push began (its first `push_started`).
     push_began: Mutex<HashMap<String, Instant>>,
 }
 
 impl Printer {
-    /// A printer for `mode`; `jobs` are the planned builds (for the header lines). The
-    /// run's clock (`started_ms`/`finished_ms` in JSON push events) starts here.
-    pub fn new(
-        mode: Mode,
+    /// Ready to show the build of `jobs` (their header lines), pushed when `push`.
+    pub fn with_build(
+        mut self,
         jobs: &[ServiceBuild],
         root: &std::path::Path,
         push: bool,
-        messages: Messages,
     ) -> Printer {
-        let multi = MultiProgress::with_draw_target(if mode == Mode::Tty {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
-        let headers = jobs
+        self.build.headers = jobs
             .iter()
             .map(|j| (j.service.clone(), header_lines(j, root)))
             .collect();
-        Printer {
-            mode,
-            color: use_color(mode),
-            bars: Mutex::new(HashMap::new()),
-            multi,
-            headers,
-            lock: Mutex::new(()),
-            push,
-            messages,
-            started: Instant::now(),
-            push_began: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Milliseconds from the start of the run to `at`.
-    fn ms(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
+        self.build.push = push;
+        self
     }
 
     /// The run-clock interval of `service`'s push, ending now: (`started_ms`, `finished_ms`).
     fn push_interval(&self, service: &str) -> (u64, u64) {
         let now = Instant::now();
         let began = self
+            .build
             .push_began
             .lock()
             .expect("push_began lock")
@@ -118,52 +51,11 @@ impl Printer {
         (self.ms(began), self.ms(now))
     }
 
-    /// The mode.
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// Print a line on stdout, above any live bars.
-    pub fn line(&self, text: &str) {
-        match self.mode {
-            Mode::Tty => self.multi.suspend(|| println!("{text}")),
-            Mode::Plain => {
-                let _g = self.lock.lock();
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
-            }
-            Mode::Json | Mode::Quiet => {}
-        }
-    }
-
-    /// Print a JSON event (JSON mode only).
-    pub fn json(&self, value: serde_json::Value) {
-        if self.mode == Mode::Json {
-            let _g = self.lock.lock();
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
-        }
-    }
-
-    /// Wrap `text` in an ANSI colour when colours are on.
-    pub fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
     /// Finish the bar of `service` with `message`.
-    pub fn finish(&self, service: &str, message: String) {
-        if let Some(bar) = self.bars.lock().expect("bars lock").remove(service) {
+    fn finish(&self, service: &str, message: String) {
+        if let Some(bar) = self.build.bars.lock().expect("bars lock").remove(service) {
             bar.finish_with_message(message);
         }
-    }
-
-    /// Remove all bars (before the summary).
-    pub fn clear(&self) {
-        let _ = self.multi.clear();
     }
 }
 
@@ -210,7 +102,7 @@ impl Printer {
                     self.messages.built_in(&secs(img.elapsed))
                 };
                 self.line_plain(&format!("  {service} | {built} ({})", img.id));
-                if self.push {
+                if self.build.push {
                     self.bar_message(
                         service,
                         format!("{built}, {}", self.messages.waiting_to_push()),
@@ -255,7 +147,7 @@ impl Printer {
                     ),
                 );
             }
-            Event::PushFailed(e @ fleetflow_build::PushError::Withheld { .. }) => {
+            Event::PushFailed(e @ PushError::Withheld { .. }) => {
                 self.json(json!({"event": "withheld", "service": service, "error": e.to_string()}));
                 self.line_plain(&format!("  {service} | {e}"));
                 self.finish(service, format!("- {e}"));
@@ -264,7 +156,7 @@ impl Printer {
                 let (started_ms, finished_ms) = self.push_interval(service);
                 self.json(json!({
                     "event": "push_failed", "service": service, "error": e.to_string(),
-                    "auth": matches!(e, fleetflow_build::PushError::Auth { .. }),
+                    "auth": matches!(e, PushError::Auth { .. }),
                     "started_ms": started_ms, "finished_ms": finished_ms,
                 }));
                 self.line_plain(&format!(
@@ -284,7 +176,7 @@ impl Printer {
     }
 
     fn bar_message(&self, service: &str, message: String) {
-        if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
+        if let Some(bar) = self.build.bars.lock().expect("bars lock").get(service) {
             bar.set_message(message);
         }
     }
@@ -294,7 +186,8 @@ impl Reporter for Printer {
     fn report(&self, service: &str, event: Event<'_>) {
         let now = Instant::now();
         if matches!(event, Event::PushStarted(_)) {
-            self.push_began
+            self.build
+                .push_began
                 .lock()
                 .expect("push_began lock")
                 .entry(service.to_string())
@@ -319,16 +212,14 @@ impl Reporter for Printer {
             }
             (Mode::Json, Event::Output(_)) => {}
             (Mode::Plain, Event::Started) => {
-                let _g = self.lock.lock();
-                let mut out = std::io::stdout().lock();
-                for l in self.headers.get(service).into_iter().flatten() {
-                    let _ = writeln!(out, "{l}");
+                if let Some(lines) = self.build.headers.get(service) {
+                    self.stdout(&lines.join("\n"));
                 }
             }
             (Mode::Plain, Event::Step(s)) => self.line(&format!("  {service} | {s}")),
             (Mode::Plain, Event::Output(_)) => {}
             (Mode::Tty, Event::Started) => {
-                for l in self.headers.get(service).into_iter().flatten() {
+                for l in self.build.headers.get(service).into_iter().flatten() {
                     let _ = self.multi.println(l);
                 }
                 let bar = self.multi.add(ProgressBar::new_spinner());
@@ -341,13 +232,14 @@ impl Reporter for Printer {
                 bar.set_prefix(service.to_string());
                 bar.set_message(self.messages.starting());
                 bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars
+                self.build
+                    .bars
                     .lock()
                     .expect("bars lock")
                     .insert(service.to_string(), bar);
             }
             (Mode::Tty, Event::Step(s) | Event::Output(s)) => {
-                if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
+                if let Some(bar) = self.build.bars.lock().expect("bars lock").get(service) {
                     bar.set_message(s.to_string());
                 }
             }
@@ -357,9 +249,7 @@ impl Reporter for Printer {
             })),
             (Mode::Json, Event::PushLayers { .. }) => {}
             (Mode::Plain, Event::PushStarted(r)) => {
-                let _g = self.lock.lock();
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "Pushing {service}...\n  → {r}");
+                self.stdout(&format!("Pushing {service}...\n  → {r}"));
             }
             (
                 Mode::Plain,
@@ -373,14 +263,15 @@ impl Reporter for Printer {
                 self.messages.layers(total, pushed, existed)
             )),
             (Mode::Tty, Event::PushStarted(r)) => {
-                let bars = self.bars.lock().expect("bars lock");
+                let bars = self.build.bars.lock().expect("bars lock");
                 let bar = match bars.get(service) {
                     Some(b) => b.clone(),
                     None => {
                         drop(bars);
                         let b = self.multi.add(ProgressBar::new(0));
                         b.set_prefix(service.to_string());
-                        self.bars
+                        self.build
+                            .bars
                             .lock()
                             .expect("bars lock")
                             .insert(service.to_string(), b.clone());
@@ -406,7 +297,7 @@ impl Reporter for Printer {
                     existed,
                 },
             ) => {
-                if let Some(bar) = self.bars.lock().expect("bars lock").get(service) {
+                if let Some(bar) = self.build.bars.lock().expect("bars lock").get(service) {
                     bar.set_length(total as u64);
                     bar.set_position((pushed + existed) as u64);
                 }
