@@ -2,8 +2,12 @@
 //!
 //! Our own small serde types rather than `oci-spec`'s: flow must accept Docker schema 2
 //! and OCI documents alike, keep unknown fields out of its way, and never re-serialise a
-//! manifest it did not make (manifests are stored and pushed byte-exact), so it only
-//! needs the fields that name blobs and platforms (see design/image.md).
+//! manifest it did not make (manifests are stored and pushed byte-exact). What it does
+//! write (archive imports, and the indexes and signatures to come) must serialise the
+//! same way every time, and `oci-spec` keeps annotations in a `HashMap`, whose order
+//! changes between runs, which would change the digest. The OCI 1.1 fields that
+//! referrers, signatures and indexes need (`artifactType`, `subject`, `annotations`,
+//! `platform`) are here; the tests hold these types against `oci-spec`'s (design/image.md).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +60,24 @@ pub struct Descriptor {
     /// Annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// The artifact's type (OCI 1.1: descriptors of artifacts in an index or referrers list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+}
+
+impl Descriptor {
+    /// A descriptor of `size` bytes of `media_type` content with `digest`.
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            platform: None,
+            urls: None,
+            annotations: None,
+            artifact_type: None,
+        }
+    }
 }
 
 /// An image platform.
@@ -134,10 +156,19 @@ pub struct ImageManifest {
     /// Media type, when written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The artifact's type (OCI 1.1), when it is an artifact, e.g. a signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The config blob.
     pub config: Descriptor,
     /// Layers, base first.
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (OCI 1.1 referrers: signatures, attestations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// An image index or Docker manifest list.
@@ -149,8 +180,17 @@ pub struct ImageIndex {
     /// Media type, when written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The artifact's type (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The manifests.
     pub manifests: Vec<Descriptor>,
+    /// The manifest this index refers to (OCI 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// A parsed manifest document.
@@ -233,5 +273,95 @@ mod tests {
         assert!(Manifest::parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).is_err());
         let bad_digest = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:../x","size":2},"layers":[]}"#;
         assert!(Manifest::parse(bad_digest, None).is_err());
+    }
+
+    fn sample_index() -> ImageIndex {
+        let d =
+            |hex: char| Digest::parse(&format!("sha256:{}", hex.to_string().repeat(64))).unwrap();
+        let mut amd = Descriptor::new(OCI_MANIFEST, d('a'), 500);
+        amd.platform = Platform::parse("linux/amd64");
+        let mut arm = Descriptor::new(OCI_MANIFEST, d('b'), 501);
+        arm.platform = Platform::parse("linux/arm64/v8");
+        arm.annotations = Some(BTreeMap::from([
+            (
+                "org.opencontainers.image.ref.name".to_string(),
+                "v1".to_string(),
+            ),
+            ("a.first".to_string(), "1".to_string()),
+        ]));
+        ImageIndex {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.to_string()),
+            artifact_type: None,
+            manifests: vec![amd, arm],
+            subject: Some(Box::new(Descriptor::new(OCI_MANIFEST, d('c'), 7))),
+            annotations: Some(BTreeMap::from([("b".to_string(), "2".to_string())])),
+        }
+    }
+
+    #[test]
+    fn what_we_write_is_what_oci_spec_reads() {
+        let index = sample_index();
+        let bytes = serde_json::to_vec(&index).unwrap();
+        // Deterministic: annotations are sorted, so the digest of the same index is stable.
+        assert_eq!(bytes, serde_json::to_vec(&sample_index()).unwrap());
+        let theirs: oci_spec::image::ImageIndex = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(theirs.manifests().len(), 2);
+        let arm = &theirs.manifests()[1];
+        assert_eq!(
+            arm.digest().to_string(),
+            index.manifests[1].digest.to_string()
+        );
+        assert_eq!(arm.size(), 501);
+        let p = arm.platform().as_ref().unwrap();
+        assert_eq!(p.architecture().to_string(), "arm64");
+        assert_eq!(p.variant().as_deref(), Some("v8"));
+        assert_eq!(
+            arm.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"],
+            "v1"
+        );
+        assert_eq!(
+            theirs.subject().as_ref().unwrap().digest().to_string(),
+            format!("sha256:{}", "c".repeat(64))
+        );
+    }
+
+    #[test]
+    fn what_oci_spec_writes_is_what_we_read() {
+        use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType};
+        let digest: oci_spec::image::Digest = format!("sha256:{}", "d".repeat(64)).parse().unwrap();
+        let config = DescriptorBuilder::default()
+            .media_type(MediaType::EmptyJSON)
+            .digest(digest.clone())
+            .size(2u64)
+            .build()
+            .unwrap();
+        let subject = DescriptorBuilder::default()
+            .media_type(MediaType::ImageManifest)
+            .digest(digest)
+            .size(9u64)
+            .build()
+            .unwrap();
+        let theirs = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .artifact_type(MediaType::Other(
+                "application/vnd.dev.cosign.artifact.sig.v1+json".into(),
+            ))
+            .config(config)
+            .layers(vec![])
+            .subject(subject)
+            .build()
+            .unwrap();
+        let bytes = serde_json::to_vec(&theirs).unwrap();
+        let Manifest::Image(ours) = Manifest::parse(&bytes, None).unwrap() else {
+            panic!("an image manifest")
+        };
+        assert_eq!(ours.subject.as_ref().map(|s| s.size), Some(9));
+        assert_eq!(
+            ours.artifact_type.as_deref(),
+            Some("application/vnd.dev.cosign.artifact.sig.v1+json")
+        );
+        assert_eq!(ours.config.media_type, "application/vnd.oci.empty.v1+json");
     }
 }

@@ -453,20 +453,16 @@ fn import_docker_save(
             (family_manifest, family_config)
         };
         let config_digest = store.put_bytes(&config, None)?;
-        let config_desc = Descriptor {
-            media_type: family_config.to_string(),
-            digest: config_digest,
-            size: config.len() as u64,
-            platform: None,
-            urls: None,
-            annotations: None,
-        };
+        let config_desc = Descriptor::new(family_config, config_digest, config.len() as u64);
         on_blob(&config_desc);
         let m = ImageManifest {
             schema_version: 2,
             media_type: Some(family_manifest.to_string()),
+            artifact_type: None,
             config: config_desc,
             layers,
+            subject: None,
+            annotations: None,
         };
         let bytes = serde_json::to_vec_pretty(&m).expect("serialisable");
         let digest = store.put_bytes(&bytes, None)?;
@@ -501,14 +497,8 @@ fn import_layer(
         expected: diff_id.clone(),
         actual,
     };
-    let descriptor = |media_type: &str, digest: Digest, size: u64| Descriptor {
-        media_type: media_type.to_string(),
-        digest,
-        size,
-        platform: None,
-        urls: None,
-        annotations: None,
-    };
+    let descriptor =
+        |media_type: &str, digest: Digest, size: u64| Descriptor::new(media_type, digest, size);
     let truncated = |e: io::Error| ArchiveError::Truncated {
         path: source.path().to_path_buf(),
         detail: format!("layer `{name}`: {e}"),
