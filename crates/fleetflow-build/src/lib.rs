@@ -6,6 +6,9 @@
 //!
 //! Flow: `ResolvedStage` → [`BuildPlan::new`] → [`build_all`] → [`Outcome`]s.
 
+// Libraries report through values and reporter traits; only the CLI's printer writes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod auth;
 mod builder;
 pub mod context;

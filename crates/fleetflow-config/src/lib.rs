@@ -9,6 +9,8 @@
 //! build plan its input. Every error is a [`ConfigError`] that names the file, line and
 //! column and carries the snippet for `miette`.
 
+// Libraries report through values and reporter traits; only the CLI's printer writes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 // Configuration errors carry the file text and span for miette snippets; they are built
 // once, on the cold path, so their size does not matter (clippy::result_large_err).
 #![allow(clippy::result_large_err)]

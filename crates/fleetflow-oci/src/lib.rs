@@ -5,6 +5,9 @@
 //!
 //! It is the leaf of the workspace: no network, no engine, no compression, no files.
 
+// Libraries report through values and reporter traits; only the CLI's printer writes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod digest;
 pub mod host;
 pub mod manifest;

@@ -4,6 +4,9 @@
 //! [`transfer`] operations `flow image` runs on a registry client: pull, push, copy, and
 //! push straight from an archive.
 
+// Libraries report through values and reporter traits; only the CLI's printer writes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod archive;
 pub mod cache;
 pub mod transfer;
