@@ -266,4 +266,279 @@ impl Messages {
     pub fn starting(&self) -> &'static str {
         self.pick("starting", "開始")
     }
+
+    // ---- flow image ----
+
+    /// English, whatever the locale (machine output: JSON events).
+    pub fn english() -> Messages {
+        Messages { lang: Lang::En }
+    }
+    /// Status: `pulling REF`.
+    pub fn image_pulling(&self, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("pulling {reference}"),
+            Lang::Ja => format!("{reference} をプル中"),
+        }
+    }
+    /// Status: `importing PATH`.
+    pub fn image_importing(&self, path: &str) -> String {
+        match self.lang {
+            Lang::En => format!("importing {path}"),
+            Lang::Ja => format!("{path} をインポート中"),
+        }
+    }
+    /// Status: `pushing SOURCE to DEST`.
+    pub fn image_pushing(&self, source: &str, dest: &str) -> String {
+        match self.lang {
+            Lang::En => format!("pushing {source} to {dest}"),
+            Lang::Ja => format!("{source} を {dest} にプッシュ中"),
+        }
+    }
+    /// Status: `copying SOURCE to DEST`.
+    pub fn image_copying(&self, source: &str, dest: &str) -> String {
+        match self.lang {
+            Lang::En => format!("copying {source} to {dest}"),
+            Lang::Ja => format!("{source} を {dest} にコピー中"),
+        }
+    }
+    /// What happened to a blob (`exists`, `mounted`, `pushed`, `downloaded`, `cached`).
+    pub fn image_blob_action(&self, action: &'static str) -> &'static str {
+        match (self.lang, action) {
+            (Lang::Ja, "exists") => "既存",
+            (Lang::Ja, "mounted") => "マウント",
+            (Lang::Ja, "pushed") => "プッシュ",
+            (Lang::Ja, "downloaded") => "ダウンロード",
+            (Lang::Ja, "cached") => "キャッシュ",
+            _ => action,
+        }
+    }
+    /// `  manifest SHORT → REFERENCE`.
+    pub fn image_manifest_written(&self, digest: &str, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("  manifest {digest} → {reference}"),
+            Lang::Ja => format!("  マニフェスト {digest} → {reference}"),
+        }
+    }
+    /// `✓ pushed NAME (SIZE, 1.2s)`; `operation` is `pulled`, `imported`, `pushed` or
+    /// `copied`.
+    pub fn image_done(&self, operation: &str, name: &str, size: &str, secs: &str) -> String {
+        let verb = match (self.lang, operation) {
+            (Lang::En, _) => return format!("✓ {operation} {name} ({size}, {secs}s)"),
+            (Lang::Ja, "pulled") => "プル",
+            (Lang::Ja, "imported") => "インポート",
+            (Lang::Ja, "pushed") => "プッシュ",
+            (Lang::Ja, "copied") => "コピー",
+            (Lang::Ja, other) => other,
+        };
+        format!("✓ {name} を{verb}しました ({size}, {secs}s)")
+    }
+    /// Dry run: `would pull REF into the cache`.
+    pub fn image_would_pull(&self, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would pull {reference} into the cache"),
+            Lang::Ja => format!("{reference} をキャッシュにプルします"),
+        }
+    }
+    /// Dry run: `would import PATH into the cache`.
+    pub fn image_would_import(&self, path: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would import {path} into the cache"),
+            Lang::Ja => format!("{path} をキャッシュにインポートします"),
+        }
+    }
+    /// Dry run: `would push archive PATH to DEST`.
+    pub fn image_would_push_archive(&self, path: &str, dest: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would push archive {path} to {dest}"),
+            Lang::Ja => format!("アーカイブ {path} を {dest} にプッシュします"),
+        }
+    }
+    /// Dry run: `would push cached REF to DEST`.
+    pub fn image_would_push_cached(&self, source: &str, dest: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would push cached {source} to {dest}"),
+            Lang::Ja => format!("キャッシュの {source} を {dest} にプッシュします"),
+        }
+    }
+    /// Dry run: `would copy SOURCE to DEST`.
+    pub fn image_would_copy(&self, source: &str, dest: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would copy {source} to {dest}"),
+            Lang::Ja => format!("{source} を {dest} にコピーします"),
+        }
+    }
+    /// Dry run: `  REGISTRY: credentials from SOURCE` (`None`: anonymous).
+    pub fn image_credentials_from(&self, registry: &str, source: Option<&str>) -> String {
+        match (self.lang, source) {
+            (Lang::En, s) => format!(
+                "  {registry}: credentials from {}",
+                s.unwrap_or("anonymous")
+            ),
+            (Lang::Ja, Some(s)) => format!("  {registry}: 認証情報は {s} から"),
+            (Lang::Ja, None) => format!("  {registry}: 認証情報なし (匿名)"),
+        }
+    }
+    /// Dry run: `would remove REF`.
+    pub fn image_would_remove(&self, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("would remove {reference}"),
+            Lang::Ja => format!("{reference} を削除します"),
+        }
+    }
+    /// `removed REF`.
+    pub fn image_removed(&self, reference: &str) -> String {
+        match self.lang {
+            Lang::En => format!("removed {reference}"),
+            Lang::Ja => format!("{reference} を削除しました"),
+        }
+    }
+    /// Dry run of `clean`.
+    pub fn image_would_clean(&self, all: bool) -> String {
+        match (self.lang, all) {
+            (Lang::En, true) => "would remove all blobs".into(),
+            (Lang::En, false) => "would remove unreferenced blobs".into(),
+            (Lang::Ja, true) => "すべての blob を削除します".into(),
+            (Lang::Ja, false) => "参照されていない blob を削除します".into(),
+        }
+    }
+    /// `removed N blobs, freed SIZE`.
+    pub fn image_cleaned(&self, blobs: u64, freed: &str) -> String {
+        match self.lang {
+            Lang::En => format!("removed {blobs} blobs, freed {freed}"),
+            Lang::Ja => format!("{blobs} 個の blob を削除し、{freed} を解放しました"),
+        }
+    }
+    /// Warning for `-p/--password`.
+    pub fn image_password_warning(&self) -> &'static str {
+        self.pick(
+            "--password on the command line is visible to other users; use --password-stdin",
+            "コマンドラインの --password は他のユーザーから見えます。--password-stdin を使ってください",
+        )
+    }
+    /// `--password-stdin` without `--username`.
+    pub fn image_password_stdin_needs_username(&self) -> &'static str {
+        self.pick(
+            "--password-stdin needs --username",
+            "--password-stdin には --username が必要です",
+        )
+    }
+    /// Standard input could not be read.
+    pub fn image_password_unreadable(&self, error: &str) -> String {
+        match self.lang {
+            Lang::En => format!("reading the password from standard input: {error}"),
+            Lang::Ja => format!("標準入力からパスワードを読み込めません: {error}"),
+        }
+    }
+    /// `--username` without a password.
+    pub fn image_username_needs_password(&self) -> &'static str {
+        self.pick(
+            "--username needs --password-stdin (or --password)",
+            "--username には --password-stdin (または --password) が必要です",
+        )
+    }
+    /// A `--platform` that does not parse.
+    pub fn image_invalid_platform(&self, platform: &str) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "invalid platform `{platform}`: expected os/arch[/variant], e.g. linux/arm64"
+            ),
+            Lang::Ja => format!(
+                "プラットフォーム `{platform}` が不正です: os/arch[/variant] の形式で指定してください (例: linux/arm64)"
+            ),
+        }
+    }
+    /// A destination given by digest; `operation` is `push` or `copy`.
+    pub fn image_dest_is_digest(&self, operation: &str, dest: &str) -> String {
+        match (self.lang, operation) {
+            (Lang::En, op) => format!("`{dest}`: {op} to a tag, not a digest"),
+            (Lang::Ja, "copy") => {
+                format!("`{dest}`: コピー先にはダイジェストではなくタグを指定してください")
+            }
+            (Lang::Ja, _) => {
+                format!("`{dest}`: プッシュ先にはダイジェストではなくタグを指定してください")
+            }
+        }
+    }
+    /// A push source that is neither a file nor cached.
+    pub fn image_source_missing(&self, source: &str, key: &str) -> String {
+        match self.lang {
+            Lang::En => format!("{source}: no such file, and {key} is not in the cache"),
+            Lang::Ja => {
+                format!("{source}: そのようなファイルはなく、{key} もキャッシュにありません")
+            }
+        }
+    }
+    /// Hint: pull first.
+    pub fn image_pull_first_hint(&self, source: &str) -> String {
+        match self.lang {
+            Lang::En => format!("pull it first: flow image pull {source}"),
+            Lang::Ja => format!("先にプルしてください: flow image pull {source}"),
+        }
+    }
+    /// Hint: `flow image ls`.
+    pub fn image_ls_hint(&self) -> &'static str {
+        self.pick(
+            "`flow image ls` lists the cached images",
+            "`flow image ls` でキャッシュ内のイメージを一覧できます",
+        )
+    }
+    /// `--tag` for an archive of several images.
+    pub fn image_tag_names_one(&self, path: &str, count: usize) -> String {
+        match self.lang {
+            Lang::En => format!("{path} holds {count} images; --tag names one"),
+            Lang::Ja => format!(
+                "{path} には {count} 個のイメージがあります。--tag で名前を付けられるのは 1 個だけです"
+            ),
+        }
+    }
+    /// Push of an archive of several images.
+    pub fn image_push_one_by_name(&self, path: &str, count: usize, names: &str) -> String {
+        match self.lang {
+            Lang::En => {
+                format!("{path} holds {count} images ({names}); import it, then push one by name")
+            }
+            Lang::Ja => format!(
+                "{path} には {count} 個のイメージ ({names}) があります。インポートしてから、名前を指定して 1 個ずつプッシュしてください"
+            ),
+        }
+    }
+    /// `rm` of names that are not cached.
+    pub fn image_not_in_cache(&self, names: &str) -> String {
+        match self.lang {
+            Lang::En => format!("not in the cache: {names}"),
+            Lang::Ja => format!("キャッシュにありません: {names}"),
+        }
+    }
+    /// An archive that does not exist.
+    pub fn image_no_such_file(&self, path: &str) -> String {
+        match self.lang {
+            Lang::En => format!("{path}: no such file"),
+            Lang::Ja => format!("{path}: そのようなファイルはありません"),
+        }
+    }
+    /// Hint after an invalid archive.
+    pub fn image_archive_rejected_hint(&self) -> &'static str {
+        self.pick(
+            "nothing was pushed and the cache holds no part of it",
+            "何もプッシュされておらず、キャッシュにもその一部は残っていません",
+        )
+    }
+    /// Hint after an authentication failure.
+    pub fn image_login_hint(&self, registry: &str) -> String {
+        match self.lang {
+            Lang::En => {
+                format!("run `docker login {registry}`, or pass -u USER --password-stdin")
+            }
+            Lang::Ja => format!(
+                "`docker login {registry}` を実行するか、-u USER --password-stdin を指定してください"
+            ),
+        }
+    }
+    /// Hint for an unreachable registry.
+    pub fn image_unreachable_hint(&self) -> &'static str {
+        self.pick(
+            "check the registry address and that it is running; transient failures are retried --retry-attempts times",
+            "レジストリのアドレスと、レジストリが起動していることを確認してください。一時的な失敗は --retry-attempts 回まで再試行されます",
+        )
+    }
 }
