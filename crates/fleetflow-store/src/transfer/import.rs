@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(store.get_ref(names[1]).unwrap().source, "import");
 
         let tag = Reference::parse("localhost:5000/app:v1").unwrap();
-        let got = record_imported(&store, &[named.clone()], Some(&tag)).unwrap();
+        let got = record_imported(&store, std::slice::from_ref(&named), Some(&tag)).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, "localhost:5000/app:v1");
         assert_eq!(store.refs().unwrap().len(), 3);
