@@ -26,8 +26,14 @@ trap stop_env EXIT
 
 section "Starting the test environment (scripts/testenv.sh up)"
 scripts/testenv.sh up
+# The env of the dir this run started when FLOW_TESTENV_DIR names it: `testenv.sh env`
+# gives the newest environment, which may be another run's that started meanwhile.
 # shellcheck disable=SC1090 # the path is only known at run time
-source "$(scripts/testenv.sh env)"
+if [[ -n ${FLOW_TESTENV_DIR:-} ]]; then
+  source "$FLOW_TESTENV_DIR/env"
+else
+  source "$(scripts/testenv.sh env)"
+fi
 echo "DOCKER_HOST=$DOCKER_HOST"
 echo "registries: plain=$FLOW_TEST_REGISTRY_PLAIN basic=$FLOW_TEST_REGISTRY_BASIC" \
   "tls=$FLOW_TEST_REGISTRY_TLS tlsbasic=$FLOW_TEST_REGISTRY_TLSBASIC token=$FLOW_TEST_REGISTRY_TOKEN" \
