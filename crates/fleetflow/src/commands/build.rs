@@ -11,7 +11,7 @@ use fleetflow_build::{
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
 use fleetflow_oci::ReferenceError;
 use fleetflow_registry::{
-    CredentialError, CredentialStore, Credentials, Preflight, PreflightError,
+    ClientOptions, CredentialError, CredentialStore, Credentials, RegistryClient, RegistryError,
 };
 use serde_json::json;
 
@@ -164,13 +164,43 @@ fn check_registries(plan: &BuildPlan, messages: &Messages) -> Result<(), Code> {
     Ok(())
 }
 
+/// Credentials and connected clients per registry, from the pre-flight, for the push.
+type PushAccess = (
+    HashMap<String, Credentials>,
+    HashMap<String, Arc<RegistryClient>>,
+);
+
+/// A pre-flight failure for `target`: refused credentials are exit 3, anything else 5.
+fn preflight_failed(messages: &Messages, registry: &str, target: &str, e: RegistryError) -> Code {
+    match e {
+        RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
+            print_auth_error(messages, registry, target, &e.to_string());
+            Code::Auth
+        }
+        e => {
+            let message = match e {
+                RegistryError::Unreachable { message, .. } => message,
+                e => e.to_string(),
+            };
+            print_error(
+                messages,
+                messages.registry_unreachable(),
+                Some(target),
+                &[&message],
+            );
+            Code::Push
+        }
+    }
+}
+
 /// Before anything is built: every image has a registry, credentials are readable, and
-/// every target registry accepts them for push. Returns the credentials per registry.
+/// every target registry accepts them for push. Returns the credentials and the
+/// connected client per registry.
 async fn prepare_push(
     plan: &BuildPlan,
     store: Result<&CredentialStore, &CredentialError>,
     messages: &Messages,
-) -> Result<HashMap<String, Credentials>, Code> {
+) -> Result<PushAccess, Code> {
     check_registries(plan, messages)?;
     let unreadable = |e: &CredentialError| {
         print_error(
@@ -195,34 +225,44 @@ async fn prepare_push(
             .entry((registry, b.repository.path.clone()))
             .or_insert_with(|| b.references()[0].to_string());
     }
-    let preflight = Preflight::default();
-    let results = futures_util::future::join_all(checks.iter().map(|((registry, path), _)| {
-        let c = creds.get(registry).and_then(Option::as_ref);
-        preflight.check_push(registry, path, c)
-    }))
+    // One client per registry (the push reuses it), one check per repository.
+    let mut registries: Vec<&String> = creds.keys().collect();
+    registries.sort();
+    let connected = futures_util::future::join_all(
+        registries
+            .iter()
+            .map(|r| RegistryClient::connect(r, creds[*r].clone(), ClientOptions::default())),
+    )
     .await;
-    for (((registry, _), target), result) in checks.iter().zip(results) {
+    let mut clients = HashMap::new();
+    for (registry, result) in registries.into_iter().zip(connected) {
         match result {
-            Ok(()) => {}
-            Err(PreflightError::Unreachable { message, .. }) => {
-                print_error(
-                    messages,
-                    messages.registry_unreachable(),
-                    Some(target),
-                    &[&message],
-                );
-                return Err(Code::Push);
+            Ok(c) => {
+                clients.insert(registry.clone(), Arc::new(c));
             }
-            Err(e @ (PreflightError::Unauthorized { .. } | PreflightError::Denied { .. })) => {
-                print_auth_error(messages, registry, target, &e.to_string());
-                return Err(Code::Auth);
+            Err(e) => {
+                let target = checks.iter().find(|((r, _), _)| r == registry);
+                let target = target.map_or(registry.as_str(), |(_, t)| t.as_str());
+                return Err(preflight_failed(messages, registry, target, e));
             }
         }
     }
-    Ok(creds
+    let results = futures_util::future::join_all(
+        checks
+            .keys()
+            .map(|(registry, path)| clients[registry].check_push(path)),
+    )
+    .await;
+    for (((registry, _), target), result) in checks.iter().zip(results) {
+        if let Err(e) = result {
+            return Err(preflight_failed(messages, registry, target, e));
+        }
+    }
+    let creds = creds
         .into_iter()
         .filter_map(|(r, c)| Some((r, c?)))
-        .collect())
+        .collect();
+    Ok((creds, clients))
 }
 
 /// Credentials for the registries of the base images (`FROM`), sent with each build so
@@ -314,13 +354,13 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
     }
     // One store for the whole run, so each credential helper runs at most once per registry.
     let store = CredentialStore::from_env();
-    let push = if args.push {
+    let (push, push_clients) = if args.push {
         match prepare_push(&plan, store.as_ref(), messages).await {
-            Ok(c) => Some(Arc::new(c)),
+            Ok((creds, clients)) => (Some(Arc::new(creds)), clients),
             Err(code) => return code,
         }
     } else {
-        None
+        (None, HashMap::new())
     };
 
     let engine = match Engine::connect().await {
@@ -341,6 +381,7 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
             .map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
         push,
+        push_clients,
         base_credentials: Arc::new(base_credentials(&plan, store.as_ref(), messages)),
         // --pull asks for newer base images, which the input digest cannot know about.
         reuse: !args.no_cache && !args.pull,
