@@ -160,7 +160,13 @@ mod tests {
             let exp = Duration::from_millis(100 << n);
             assert!(d >= exp && d <= exp + exp / 4, "attempt {n}: {d:?}");
         }
-        assert_eq!(r.delay(20, None), MAX_WAIT);
+        // The exponent stops at 2^6; a slow base still never waits over MAX_WAIT.
+        assert!(r.delay(20, None) <= Duration::from_millis(6400 + 1600));
+        let slow = Retry {
+            retries: 10,
+            base: Duration::from_secs(1),
+        };
+        assert_eq!(slow.delay(6, None), MAX_WAIT);
         assert_eq!(
             r.delay(0, Some(Duration::from_secs(2))),
             Duration::from_secs(2)
