@@ -50,7 +50,13 @@ impl RegistryClient {
             })
             .await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            // The header, not `content_length()`: a HEAD answer's body is empty.
+            s if s.is_success() => Ok(Some(
+                resp.headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0),
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self
                 .fail(repo, &format!("HEAD blob {}", digest.short()), resp)
