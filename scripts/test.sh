@@ -26,10 +26,10 @@ trap stop_env EXIT
 
 section "Starting the test environment (scripts/testenv.sh up)"
 scripts/testenv.sh up
-# shellcheck disable=SC1090 # the path is only known at run time
 # With FLOW_TESTENV_DIR set, its env file: `env` names the newest environment, which
 # may be another run's that started meanwhile.
 if [[ -n ${FLOW_TESTENV_DIR:-} ]]; then ENV_FILE=$FLOW_TESTENV_DIR/env; else ENV_FILE=$(scripts/testenv.sh env); fi
+# shellcheck disable=SC1090 # the path is only known at run time
 source "$ENV_FILE"
 echo "DOCKER_HOST=$DOCKER_HOST"
 echo "registries: plain=$FLOW_TEST_REGISTRY_PLAIN basic=$FLOW_TEST_REGISTRY_BASIC" \
