@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# flow's real test environment: a private Docker Engine plus six container
-# registries (and a token server), all on loopback, all under one state dir.
+# flow's real test environment: a private Docker Engine plus eight container
+# registries (and three token servers), all on loopback, all under one state dir.
 #
 #   scripts/testenv.sh up     start everything in a FRESH dir, verify it, write $DIR/env
 #   scripts/testenv.sh env    print the path of the current env file (to `source`)
@@ -20,11 +20,16 @@
 # act on the newest one (the symlink); scripts/test.sh downs its own by dir.
 #
 # Nothing here listens on anything but 127.0.0.1 or a unix socket in the dir,
-# and containers get no network at all (see start_dockerd). The one thing
-# written outside the dir is the CA of the tlsbasic registry, as
-# /etc/docker/certs.d/127.0.0.1:PORT/ca.crt (where dockerd and flow look for a
-# registry's CA); the dirs `up` creates there are listed in
-# $DIR/certs.d.created, and `down` removes exactly those.
+# and containers get no network at all (see start_dockerd). Two things are
+# written outside the dir:
+#  - the CAs of the tlsbasic and plainrealm registries, as
+#    /etc/docker/certs.d/127.0.0.1:PORT/ca.crt (where dockerd and flow look for
+#    a registry's CA); the dirs `up` creates there are listed in
+#    $DIR/certs.d.created, and `down` removes exactly those;
+#  - one /etc/hosts line, "127.0.0.1 flow-realm.<env>.test": a name that
+#    resolves to loopback without being a loopback literal, for the plainrealm
+#    registry's token realm. `up` adds it only if absent and lists it in
+#    $DIR/hosts.added; `down` removes exactly the lines listed there.
 #
 # Knobs (env vars):
 #   FLOW_TESTENV_DIR              state dir to use instead of a mktemp one
@@ -42,6 +47,8 @@ CURRENT_LINK=/tmp/flow-testenv.current
 MARKER=.flow-testenv # file in the state dir; `down` only deletes dirs that have it
 # Docker's per-registry trust dir (the daemon reads it; so does flow's pre-flight).
 CERTS_D=/etc/docker/certs.d
+HOSTS=/etc/hosts
+HOSTS_LOCK=/tmp/flow-testenv.hosts.lock # serialises edits of /etc/hosts between envs
 TIMEOUT=${FLOW_TESTENV_TIMEOUT:-60}
 
 # Fixed test credentials. The basic-auth password deliberately contains '+',
@@ -53,6 +60,10 @@ BASIC_USER=flowtest
 BASIC_PASSWORD='p+ss/w=rd+/==??????'
 TOKEN_USER=flowtoken
 TOKEN_PASSWORD='t0k:en+/=pw'
+# A read-only account of the token server (same password): its tokens grant pull only.
+TOKEN_READER=flowreader
+# Token lifetime (seconds) of the shorttoken registry's token server.
+SHORT_LIFETIME=2
 TOKEN_SERVICE=flow-test-registry
 TOKEN_ISSUER=flow-test-token-server
 
@@ -389,14 +400,53 @@ remove_registry_cas() {
   rm -f "$list"
 }
 
+# start_token_server NAME [ARGS...]: a token server (tests/support/token_server.py)
+# with the fixed credentials, logging to $DIR/NAME.log, its port in $DIR/NAME.port.
 start_token_server() {
-  FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn token-server "$DIR/token-server.pid" python3 "$TOKEN_SERVER" \
-    --host 127.0.0.1 --port 0 --port-file "$DIR/token-server.port" \
+  local name=$1
+  shift
+  FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD spawn "$name" "$DIR/$name.pid" python3 "$TOKEN_SERVER" \
+    --host 127.0.0.1 --port 0 --port-file "$DIR/$name.port" \
     --key "$DIR/certs/token.key" --cert "$DIR/certs/token.crt" \
-    --service "$TOKEN_SERVICE" --issuer "$TOKEN_ISSUER" --user "$TOKEN_USER"
-  wait_until "token server" "$DIR/token-server.pid" "$DIR/token-server.log" \
-    test -s "$DIR/token-server.port"
-  TOKEN_PORT=$(cat "$DIR/token-server.port")
+    --service "$TOKEN_SERVICE" --issuer "$TOKEN_ISSUER" --user "$TOKEN_USER" "$@"
+  wait_until "$name" "$DIR/$name.pid" "$DIR/$name.log" \
+    test -s "$DIR/$name.port"
+}
+
+# add_hosts_entry NAME: the line "127.0.0.1 NAME" in /etc/hosts, unless it is there
+# already (then it is not ours and stays). The line is listed in $DIR/hosts.added
+# *before* it is written, so a `down` after a half-done `up` still removes it.
+# /etc/hosts is edited in place (it may be a bind mount that cannot be replaced).
+add_hosts_entry() {
+  local line="127.0.0.1 $1"
+  (
+    flock 9
+    if grep -qxF "$line" "$HOSTS"; then
+      log "$HOSTS already has '$line'; using it, and leaving it there on down"
+    else
+      echo "$line" >>"$DIR/hosts.added"
+      printf '%s\n' "$line" >>"$HOSTS"
+      log "added '$line' to $HOSTS"
+    fi
+  ) 9>"$HOSTS_LOCK"
+}
+
+# Remove exactly the /etc/hosts lines listed in $DIR/hosts.added.
+remove_hosts_entries() {
+  local list=$DIR/hosts.added line
+  [[ -f $list ]] || return 0
+  (
+    flock 9
+    while IFS= read -r line; do
+      [[ $line =~ ^127\.0\.0\.1\ flow-realm\.[a-z0-9-]+\.test$ ]] ||
+        { log "warning: not removing '$line' from $HOSTS (not one of ours)"; continue; }
+      grep -vxF "$line" "$HOSTS" >"$DIR/hosts.new" || true
+      cat "$DIR/hosts.new" >"$HOSTS"
+      rm -f "$DIR/hosts.new"
+      log "removed '$line' from $HOSTS"
+    done <"$list"
+  ) 9>"$HOSTS_LOCK"
+  rm -f "$list"
 }
 
 # skopeo_push DEST-REF SKOPEO-DEST-ARGS... : copy the base image from our
@@ -480,6 +530,31 @@ verify_registries() {
   # A full push needs scoped tokens (pull,push), so this checks `access` too.
   skopeo_push "$TOKENREG/flow-test/busybox:check" --dest-tls-verify=false \
     --dest-creds "$TOKEN_USER:$TOKEN_PASSWORD"
+  local reader_token
+  reader_token=$(curl -sf -u "$TOKEN_READER:$TOKEN_PASSWORD" \
+    "$REALM?service=$TOKEN_SERVICE&scope=repository:x/y:pull,push" |
+    python3 -c 'import base64,json,sys; p=json.load(sys.stdin)["token"].split(".")[1]; print(json.loads(base64.urlsafe_b64decode(p+"=="))["access"][0]["actions"])') ||
+    die "token server: no token for the reader"
+  [[ $reader_token == "['pull']" ]] || die "token server: the reader was granted $reader_token"
+  log "ok: token server: the reader's token grants pull only"
+
+  # (e) plainrealm: HTTPS (CA through $CERTS_D) with token auth whose realm is plain
+  # HTTP under a name that resolves to loopback but is no loopback literal. Only
+  # anonymous requests here: its token server records every Authorization header.
+  [[ $(getent hosts "$REALM_HOST" | awk '{ print $1; exit }') == 127.0.0.1 ]] ||
+    die "$REALM_HOST does not resolve to 127.0.0.1"
+  hdrs=$(curl -s -o /dev/null -D - --cacert "$CERTS_D/$PLAINREALM/ca.crt" "https://$PLAINREALM/v2/" | tr -d '\r')
+  grep -q '^HTTP/[0-9.]* 401' <<<"$hdrs" || die "plainrealm: /v2/ without a token is not 401"
+  grep -qi "^www-authenticate: Bearer realm=\"$PLAIN_REALM_URL\"" <<<"$hdrs" ||
+    die "plainrealm: unexpected challenge: $(grep -i '^www-authenticate' <<<"$hdrs")"
+  log "ok: plainrealm: GET /v2/ -> 401 with realm $PLAIN_REALM_URL"
+  expect_code 200 "plainrealm: anonymous token from $PLAIN_REALM_URL" "$PLAIN_REALM_URL?service=$TOKEN_SERVICE"
+
+  # (f) shorttoken: tokens that expire after $SHORT_LIFETIME s.
+  expect_code 200 "shorttoken: GET /v2/ with a token" -H "Authorization: Bearer $(
+    curl -sf -u "$TOKEN_USER:$TOKEN_PASSWORD" "$SHORT_REALM?service=$TOKEN_SERVICE" |
+      python3 -c "import json,sys; t=json.load(sys.stdin); assert t['expires_in'] == $SHORT_LIFETIME, t; print(t['token'])"
+  )" "http://$SHORTTOKEN/v2/"
 }
 
 write_env() {
@@ -508,7 +583,14 @@ write_env() {
       "FLOW_TEST_TOKEN_SERVICE=$TOKEN_SERVICE" \
       "FLOW_TEST_TOKEN_USER=$TOKEN_USER" \
       "FLOW_TEST_TOKEN_PASSWORD=$TOKEN_PASSWORD" \
-      "FLOW_TEST_TOKEN_SERVER_LOG=$DIR/token-server.log"; do
+      "FLOW_TEST_TOKEN_SERVER_LOG=$DIR/token-server.log" \
+      "FLOW_TEST_TOKEN_READER=$TOKEN_READER" \
+      "FLOW_TEST_REGISTRY_PLAINREALM=$PLAINREALM" \
+      "FLOW_TEST_PLAINREALM_REALM=$PLAIN_REALM_URL" \
+      "FLOW_TEST_PLAINREALM_REQUESTS=$DIR/realm-requests.jsonl" \
+      "FLOW_TEST_REGISTRY_SHORTTOKEN=$SHORTTOKEN" \
+      "FLOW_TEST_SHORTTOKEN_LIFETIME=$SHORT_LIFETIME" \
+      "FLOW_TEST_SHORTTOKEN_REQUESTS=$DIR/short-requests.jsonl"; do
       printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
     done
   } >"$f.tmp"
@@ -551,12 +633,21 @@ cmd_up() {
   start_dockerd
   make_base_image
 
-  read -r P_PLAIN P_BASIC P_TLS P_TOKEN P_RO P_TLSBASIC <<<"$(free_ports 6)"
+  read -r P_PLAIN P_BASIC P_TLS P_TOKEN P_RO P_TLSBASIC P_PLAINREALM P_SHORT <<<"$(free_ports 8)"
   PLAIN=127.0.0.1:$P_PLAIN BASIC=127.0.0.1:$P_BASIC TLS=127.0.0.1:$P_TLS TOKENREG=127.0.0.1:$P_TOKEN
   READONLY=127.0.0.1:$P_RO TLSBASIC=127.0.0.1:$P_TLSBASIC
+  PLAINREALM=127.0.0.1:$P_PLAINREALM SHORTTOKEN=127.0.0.1:$P_SHORT
 
-  start_token_server
-  REALM=http://127.0.0.1:$TOKEN_PORT/token
+  start_token_server token-server --reader "$TOKEN_READER"
+  REALM=http://127.0.0.1:$(cat "$DIR/token-server.port")/token
+  # The plainrealm registry's token server, reached by a name of its own (one per
+  # env, so two environments never share an /etc/hosts line).
+  REALM_HOST=flow-realm.$(basename "$DIR" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' '-').test
+  add_hosts_entry "$REALM_HOST"
+  start_token_server token-server-realm --record "$DIR/realm-requests.jsonl"
+  PLAIN_REALM_URL=http://$REALM_HOST:$(cat "$DIR/token-server-realm.port")/token
+  start_token_server token-server-short --lifetime "$SHORT_LIFETIME" --record "$DIR/short-requests.jsonl"
+  SHORT_REALM=http://127.0.0.1:$(cat "$DIR/token-server-short.port")/token
 
   write_registry_config plain "$P_PLAIN" ""
   write_registry_config readonly "$P_RO" "" readonly
@@ -589,6 +680,24 @@ auth:
     service: $TOKEN_SERVICE
     issuer: $TOKEN_ISSUER
     rootcertbundle: $DIR/certs/token.crt"
+  # TLS and token auth, the realm plain HTTP under $REALM_HOST: flow must refuse to
+  # send credentials there (and its token server records whether it did).
+  write_registry_config plainrealm "$P_PLAINREALM" "  tls:
+    certificate: $DIR/certs/server.crt
+    key: $DIR/certs/server.key
+auth:
+  token:
+    realm: $PLAIN_REALM_URL
+    service: $TOKEN_SERVICE
+    issuer: $TOKEN_ISSUER
+    rootcertbundle: $DIR/certs/token.crt"
+  install_registry_ca "$PLAINREALM"
+  write_registry_config shorttoken "$P_SHORT" "auth:
+  token:
+    realm: $SHORT_REALM
+    service: $TOKEN_SERVICE
+    issuer: $TOKEN_ISSUER
+    rootcertbundle: $DIR/certs/token.crt"
 
   start_registry plain "$P_PLAIN"
   start_registry basic "$P_BASIC"
@@ -596,8 +705,10 @@ auth:
   start_registry token "$P_TOKEN"
   start_registry readonly "$P_RO"
   start_registry tlsbasic "$P_TLSBASIC" https
+  start_registry plainrealm "$P_PLAINREALM" https
+  start_registry shorttoken "$P_SHORT"
   log "registries: plain=$PLAIN basic=$BASIC tls=$TLS token=$TOKENREG (realm $REALM) readonly=$READONLY" \
-    "tlsbasic=$TLSBASIC"
+    "tlsbasic=$TLSBASIC plainrealm=$PLAINREALM (realm $PLAIN_REALM_URL) shorttoken=$SHORTTOKEN"
 
   verify_registries
   write_env
@@ -684,7 +795,7 @@ cmd_down() {
   # 1. The servers and dockerd, all at once (each takes a second or two to
   # shut down gracefully). dockerd stops its containers and its containerd.
   local pids=() f
-  for f in "$DIR"/token-server.pid "$DIR"/registry-*.pid "$DIR/dockerd.pid" "$DIR/dockerd.launch.pid"; do
+  for f in "$DIR"/token-server*.pid "$DIR"/registry-*.pid "$DIR/dockerd.pid" "$DIR/dockerd.launch.pid"; do
     pid_alive "$f" && pids+=("$(cat "$f")")
   done
   mapfile -t pids < <(printf '%s\n' "${pids[@]}" | grep . | sort -u)
@@ -719,8 +830,10 @@ cmd_down() {
   done
   ((${#mnts[@]} == 0)) || log "warning: could not unmount: ${mnts[*]}"
 
-  # 5. The registry CAs `up` put under /etc/docker/certs.d (listed in the dir).
+  # 5. The registry CAs `up` put under /etc/docker/certs.d, and the /etc/hosts
+  # line (both listed in the dir).
   remove_registry_cas
+  remove_hosts_entries
 
   # 6. The dir itself, and the pointer if it points here.
   rm -rf "$DIR" || log "warning: could not remove all of $DIR"

@@ -3,11 +3,15 @@
 registry and breaks every Nth request in a chosen way.
 
   fault_proxy.py --upstream 127.0.0.1:5000 --port-file F [--reset N] [--cut N]
-                 [--status N:CODE] [--wrong-digest] [--stall N:SECONDS] [--log FILE]
+                 [--status N:CODE [--retry-after SPEC]] [--wrong-digest] [--stall N:SECONDS]
+                 [--log FILE]
 
   --reset N        every Nth request: read its headers, then reset the connection (RST)
   --cut N          every Nth response with a body over 4 KiB (counted on their own): send the
                    headers and half the body, then close the connection
+  --retry-after SPEC
+                   the Retry-After of --status answers: seconds (`2`), or `date:N`, an HTTP
+                   date N seconds ahead (default: `1` for 429, none otherwise)
   --status N:CODE  every Nth request: answer CODE (429 gets Retry-After: 1) with a
                    registry-style error body, without forwarding it
   --wrong-digest   manifest PUT answers carry a wrong Docker-Content-Digest
@@ -22,6 +26,7 @@ request fails). Only loopback is
 ever contacted. Each fault is logged (one line per event) to --log.
 """
 import argparse
+import email.utils
 import http.client
 import http.server
 import socket
@@ -108,8 +113,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
             log(f"{what} status {code}")
             self.send_response(code)
-            if code == 429:
-                self.send_header("Retry-After", "1")
+            retry_after = ARGS.retry_after or ("1" if code == 429 else None)
+            if retry_after and retry_after.startswith("date:"):
+                ahead = time.time() + int(retry_after[5:])
+                retry_after = email.utils.formatdate(ahead, usegmt=True)
+            if retry_after:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -210,6 +219,7 @@ def main():
     p.add_argument("--cut", type=int)
     p.add_argument("--status", type=pair)
     p.add_argument("--stall", type=pair)
+    p.add_argument("--retry-after")
     p.add_argument("--wrong-digest", action="store_true")
     p.add_argument("--manifest-body")
     p.add_argument("--log")

@@ -13,21 +13,30 @@ distribution (docker-registry 2.8) expects when its config has
  * No Authorization header at all -> anonymous token with an empty access
    list (what real registries hand out for anonymous pulls of private repos:
    the registry then answers 401/403 for the repository itself).
+ * The --reader user (same password) -> only `pull` is granted: a read-only
+   account, whose token does not allow a push.
 
-The answer is `{"token": JWT, "access_token": JWT, "expires_in": 300,
-"issued_at": ...}`. The JWT is RS256-signed by running
+The answer is `{"token": JWT, "access_token": JWT, "expires_in": LIFETIME,
+"issued_at": ...}` (LIFETIME: --lifetime, default 300 s; the JWT's `exp` is
+issued_at + LIFETIME). The JWT is RS256-signed by running
 `openssl dgst -sha256 -sign KEY` (python's stdlib has no RSA), and its header
 carries `x5c` = [base64 DER of the signing certificate], which the registry
 checks against the certificates of its `rootcertbundle`.
 
 Only the standard library is used, so the test environment needs nothing
 beyond python3 and openssl. The server logs one line per request to stderr,
-and never the password nor the Authorization header.
+and never the password nor the Authorization header. With --record FILE it
+also appends one JSON line per request to FILE: {"time", "path", "scopes",
+"authorization" (true if the request carried an Authorization header at
+all, whatever its value), "user", "status", "issued" (true if a token was
+issued)}: what tests check to prove a client did or did not send
+credentials, or fetched a new token.
 
 Usage:
     token_server.py --key token.key --cert token.crt --service S --issuer I \
         [--host 127.0.0.1] [--port 0] [--port-file FILE] \
         [--user flowtoken] [--password PW]   (or env FLOW_TEST_TOKEN_PASSWORD)
+        [--reader flowreader] [--lifetime SECONDS] [--record FILE]
 
 With --port 0 the kernel picks a free port; --port-file receives the port
 once the socket is bound (and so is already accepting connections).
@@ -44,9 +53,12 @@ import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
 from urllib.parse import parse_qs, urlsplit
 
-TOKEN_LIFETIME = 300  # seconds, also sent as expires_in
+RECORD_LOCK = threading.Lock()
+
+TOKEN_LIFETIME = 300  # seconds, also sent as expires_in (default of --lifetime)
 
 
 def b64url(data: bytes) -> str:
@@ -118,6 +130,26 @@ class TokenHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         pass
 
+    def record(self, status, user: str, issued: bool = False, body_secret: bool = False):
+        """One JSON line in --record FILE (no secret: only whether a header was there)."""
+        path = self.server.args.record
+        if not path:
+            return
+        url = urlsplit(self.path)
+        line = json.dumps(
+            {
+                "time": round(time.time(), 3),
+                "path": url.path,
+                "scopes": parse_qs(url.query).get("scope", []),
+                "authorization": self.headers.get("Authorization") is not None or body_secret,
+                "user": user or "",
+                "status": status,
+                "issued": issued,
+            }
+        )
+        with RECORD_LOCK, open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
     def log(self, status, user: str, note: str = ""):
         # Never log the password or the Authorization header: only the
         # path/query (scopes are not secret), the user name and the outcome.
@@ -133,6 +165,8 @@ class TokenHandler(BaseHTTPRequestHandler):
             )
         )
         sys.stderr.flush()
+        if status != "-":
+            self.record(status, user, issued=note.startswith(("anonymous", "granted=")))
 
     def send_json(self, status: int, body: dict, extra_headers=()):
         data = json.dumps(body).encode()
@@ -152,6 +186,15 @@ class TokenHandler(BaseHTTPRequestHandler):
             {"errors": [{"code": "UNAUTHORIZED", "message": why}]},
             [("WWW-Authenticate", 'Basic realm="flow-test-token-server"')],
         )
+
+    def do_POST(self):
+        """The OAuth2 form grants are not implemented: recorded (a refresh token or a
+        password in the form counts as credentials) and refused."""
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        secret = "refresh_token" in form or "password" in form
+        self.record(400, "", body_secret=secret)
+        self.send_json(400, {"error": "unsupported_grant_type"})
 
     def do_GET(self):
         url = urlsplit(self.path)
@@ -178,6 +221,7 @@ class TokenHandler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         user = ""
         authenticated = False
+        reader = False
         if auth is not None:
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "basic":
@@ -190,7 +234,10 @@ class TokenHandler(BaseHTTPRequestHandler):
                 return
             # The password may itself contain ':'; the user name may not.
             user, sep, password = decoded.partition(":")
-            ok_user = hmac.compare_digest(user.encode(), args.user.encode())
+            reader = bool(args.reader) and hmac.compare_digest(
+                user.encode(), args.reader.encode()
+            )
+            ok_user = reader or hmac.compare_digest(user.encode(), args.user.encode())
             ok_pass = hmac.compare_digest(
                 password.encode(), self.server.password.encode()
             )
@@ -207,6 +254,8 @@ class TokenHandler(BaseHTTPRequestHandler):
                 if parsed is None:
                     self.log("-", user, "ignoring malformed scope %r" % item)
                     continue
+                if authenticated and reader:
+                    parsed["actions"] = [a for a in parsed["actions"] if a == "pull"]
                 if authenticated:
                     access.append(parsed)
 
@@ -215,7 +264,7 @@ class TokenHandler(BaseHTTPRequestHandler):
             "iss": args.issuer,
             "sub": user if authenticated else "",
             "aud": args.service,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + args.lifetime,
             "nbf": now - 10,  # a little slack for clock differences
             "iat": now,
             "jti": secrets.token_hex(16),
@@ -237,7 +286,7 @@ class TokenHandler(BaseHTTPRequestHandler):
             {
                 "token": token,
                 "access_token": token,
-                "expires_in": TOKEN_LIFETIME,
+                "expires_in": args.lifetime,
                 "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             },
         )
@@ -253,6 +302,9 @@ def main():
     p.add_argument("--service", required=True, help="aud claim; registry's auth.token.service")
     p.add_argument("--issuer", required=True, help="iss claim; registry's auth.token.issuer")
     p.add_argument("--user", default="flowtoken")
+    p.add_argument("--reader", help="a user (same password) granted only pull")
+    p.add_argument("--lifetime", type=int, default=TOKEN_LIFETIME, help="token lifetime, seconds")
+    p.add_argument("--record", help="append one JSON line per request to this file")
     p.add_argument(
         "--password",
         default=os.environ.get("FLOW_TEST_TOKEN_PASSWORD"),

@@ -4,11 +4,12 @@
 //! is built, every target repository is asked whether our credentials may push.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bollard::auth::DockerCredentials;
 use fleetflow_oci::{DOCKER_HUB, DOCKER_HUB_KEY, api_host};
 use fleetflow_registry::{
-    CredentialError, CredentialStore, Credentials, Preflight, PreflightError,
+    ClientOptions, CredentialError, CredentialStore, Credentials, RegistryClient, RegistryError,
 };
 
 use crate::plan::BuildPlan;
@@ -123,12 +124,43 @@ pub fn check_registries(plan: &BuildPlan) -> Result<(), PushAccessError> {
     Ok(())
 }
 
+/// What the pre-flight leaves for the push: credentials and one connected client per
+/// registry (the publisher moves tags with these clients instead of reconnecting).
+#[derive(Debug, Default)]
+pub struct PushAccess {
+    /// Credentials per registry host (absent: anonymous).
+    pub credentials: HashMap<String, Credentials>,
+    /// The client the check used, per registry host.
+    pub clients: HashMap<String, Arc<RegistryClient>>,
+}
+
+fn refused(registry: &str, target: &str, e: RegistryError) -> PushAccessError {
+    match e {
+        RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
+            PushAccessError::Refused {
+                registry: registry.to_string(),
+                target: target.to_string(),
+                detail: e.to_string(),
+            }
+        }
+        RegistryError::Unreachable { message, .. } => PushAccessError::Unreachable {
+            target: target.to_string(),
+            message,
+        },
+        e => PushAccessError::Unreachable {
+            target: target.to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
 /// Before anything is built: every image has a registry, credentials are readable, and
-/// every target repository accepts them for push. Returns the credentials per registry.
+/// every target repository accepts them for push (`RegistryClient::check_push`, the one
+/// auth stack). Returns the credentials and the connected client per registry.
 pub async fn push_access(
     plan: &BuildPlan,
     store: Result<&CredentialStore, &CredentialError>,
-) -> Result<HashMap<String, Credentials>, PushAccessError> {
+) -> Result<PushAccess, PushAccessError> {
     check_registries(plan)?;
     let store = store.map_err(|e| PushAccessError::Credentials(e.clone()))?;
     // One check per repository (push rights are per repository), credentials per registry.
@@ -144,34 +176,45 @@ pub async fn push_access(
             .entry((registry, b.repository.path.clone()))
             .or_insert_with(|| b.references()[0].to_string());
     }
-    let preflight = Preflight::default();
-    let results = futures_util::future::join_all(checks.iter().map(|((registry, path), _)| {
-        let c = creds.get(registry).and_then(Option::as_ref);
-        preflight.check_push(registry, path, c)
-    }))
+    let mut registries: Vec<&String> = creds.keys().collect();
+    registries.sort();
+    let connected = futures_util::future::join_all(
+        registries
+            .iter()
+            .map(|r| RegistryClient::connect(r, creds[*r].clone(), ClientOptions::default())),
+    )
     .await;
-    for (((registry, _), target), result) in checks.iter().zip(results) {
+    let mut clients = HashMap::new();
+    for (registry, result) in registries.into_iter().zip(connected) {
         match result {
-            Ok(()) => {}
-            Err(PreflightError::Unreachable { message, .. }) => {
-                return Err(PushAccessError::Unreachable {
-                    target: target.clone(),
-                    message,
-                });
+            Ok(c) => {
+                clients.insert(registry.clone(), Arc::new(c));
             }
-            Err(e @ (PreflightError::Unauthorized { .. } | PreflightError::Denied { .. })) => {
-                return Err(PushAccessError::Refused {
-                    registry: registry.clone(),
-                    target: target.clone(),
-                    detail: e.to_string(),
-                });
+            Err(e) => {
+                let target = checks.iter().find(|((r, _), _)| r == registry);
+                let target = target.map_or(registry.as_str(), |(_, t)| t.as_str());
+                return Err(refused(registry, target, e));
             }
         }
     }
-    Ok(creds
-        .into_iter()
-        .filter_map(|(r, c)| Some((r, c?)))
-        .collect())
+    let results = futures_util::future::join_all(
+        checks
+            .keys()
+            .map(|(registry, path)| clients[registry].check_push(path)),
+    )
+    .await;
+    for (((registry, _), target), result) in checks.iter().zip(results) {
+        if let Err(e) = result {
+            return Err(refused(registry, target, e));
+        }
+    }
+    Ok(PushAccess {
+        credentials: creds
+            .into_iter()
+            .filter_map(|(r, c)| Some((r, c?)))
+            .collect(),
+        clients,
+    })
 }
 
 /// Credentials for the registries of the base images (`FROM`), sent with each build so

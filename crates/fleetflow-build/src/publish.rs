@@ -58,10 +58,23 @@ pub fn push_error(reference: &str, e: RegistryError) -> PushError {
 impl Publisher {
     /// A publisher with these credentials per registry host.
     pub fn new(creds: Arc<HashMap<String, Credentials>>) -> Publisher {
+        Publisher::with_clients(creds, HashMap::new())
+    }
+
+    /// A publisher with these credentials per registry host that uses `clients` (already
+    /// connected, e.g. by the pre-flight) for their registries instead of reconnecting.
+    pub fn with_clients(
+        creds: Arc<HashMap<String, Credentials>>,
+        clients: HashMap<String, Arc<RegistryClient>>,
+    ) -> Publisher {
+        let clients = clients
+            .into_iter()
+            .map(|(registry, c)| (registry, Arc::new(OnceCell::new_with(Some(c)))))
+            .collect();
         Publisher {
             creds,
             options: ClientOptions::default(),
-            clients: std::sync::Mutex::default(),
+            clients: std::sync::Mutex::new(clients),
         }
     }
 

@@ -1,18 +1,17 @@
 //! `fleetflow-registry` owns talking to registries: the distribution [`RegistryClient`]
-//! (transport, retries, auth challenges and tokens, manifests, blob uploads and
-//! resumable downloads, the push-access check), Docker-compatible [`CredentialStore`]
-//! lookup (config.json, credential helpers, CI variables) and `WWW-Authenticate`
-//! [`Challenge`] parsing. It never depends on the Docker Engine, on `flow.kdl`, on the
-//! local cache or on compression: what an image is comes from `fleetflow-oci`.
+//! (the one HTTP and auth stack: transport, retries, auth challenges and tokens,
+//! manifests, blob uploads and resumable downloads, and the push pre-flight
+//! [`RegistryClient::check_push`]), Docker-compatible [`CredentialStore`] lookup
+//! (config.json, credential helpers, CI variables) and `WWW-Authenticate` [`Challenge`]
+//! parsing. It never depends on the Docker Engine, on `flow.kdl`, on the local cache or on
+//! compression: what an image is comes from `fleetflow-oci`.
 
 mod challenge;
 pub mod client;
 mod credentials;
-mod preflight;
 
 pub use challenge::Challenge;
 pub use client::{ClientOptions, RegistryClient, RegistryError};
 pub use credentials::{
     CredentialError, CredentialSource, CredentialStore, Credentials, Secret, docker_config_path,
 };
-pub use preflight::{Preflight, PreflightError};

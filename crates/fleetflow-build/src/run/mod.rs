@@ -19,7 +19,7 @@ use crate::publish::{Publisher, StagedImage, push_error};
 
 mod service;
 use crate::outcome::{Outcome, PushError, PushedImage};
-use fleetflow_registry::Credentials;
+use fleetflow_registry::{Credentials, RegistryClient};
 use service::ServiceRun;
 
 /// How to run a plan.
@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Push after building, with these credentials per registry host (absent: anonymous).
     pub push: Option<Arc<HashMap<String, Credentials>>>,
+    /// With `push`: clients already connected (by the pre-flight), per registry host; the
+    /// push connects to any other registry itself.
+    pub push_clients: HashMap<String, Arc<RegistryClient>>,
     /// Credentials for pulling base images, per registry host (sent with each build).
     pub base_credentials: Arc<HashMap<String, Credentials>>,
     /// With `push`: reuse the image already in the repository when a service's inputs
@@ -46,6 +49,7 @@ impl Default for RunOptions {
             jobs: default_jobs(),
             fail_fast: false,
             push: None,
+            push_clients: HashMap::new(),
             base_credentials: Arc::default(),
             reuse: true,
             atomic: false,
@@ -116,10 +120,10 @@ pub async fn build_all(
     let push_slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
-    let publisher = opts
-        .push
-        .as_ref()
-        .map(|creds| Arc::new(Publisher::new(creds.clone())));
+    let publisher = opts.push.as_ref().map(|creds| {
+        let clients = opts.push_clients.clone();
+        Arc::new(Publisher::with_clients(creds.clone(), clients))
+    });
     let mut tasks = tokio::task::JoinSet::new();
     let mut outcomes: Vec<Option<Outcome>> = (0..plan.builds.len()).map(|_| None).collect();
     let mut staged: Vec<Staged> = Vec::new();

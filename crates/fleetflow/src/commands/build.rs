@@ -41,13 +41,13 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
         printer.nothing_to_build(&plan);
         return Code::Success;
     }
-    let push = if args.push {
+    let (push, push_clients) = if args.push {
         match push_access(&plan, store.as_ref()).await {
-            Ok(c) => Some(Arc::new(c)),
+            Ok(a) => (Some(Arc::new(a.credentials)), a.clients),
             Err(e) => return fail(&printer, &failure::push_access(messages, e)),
         }
     } else {
-        None
+        (None, Default::default())
     };
     let engine = match Engine::connect().await {
         Ok(e) => e,
@@ -68,6 +68,7 @@ pub async fn run(args: BuildArgs, messages: &Messages) -> Code {
             .map_or_else(fleetflow_build::default_jobs, usize::from),
         fail_fast: args.fail_fast,
         push,
+        push_clients,
         base_credentials: Arc::new(base),
         // --pull asks for newer base images, which the input digest cannot know about.
         reuse: !args.no_cache && !args.pull,
