@@ -126,7 +126,12 @@ impl Context {
     pub fn auths(&self, auths: &[(&str, &Login)]) {
         let auths: serde_json::Map<String, serde_json::Value> = auths
             .iter()
-            .map(|(host, login)| (host.to_string(), serde_json::json!({ "auth": login.auth() })))
+            .map(|(host, login)| {
+                (
+                    host.to_string(),
+                    serde_json::json!({ "auth": login.auth() }),
+                )
+            })
             .collect();
         self.write_docker_config(&serde_json::json!({ "auths": auths }).to_string());
     }

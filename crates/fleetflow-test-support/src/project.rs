@@ -171,7 +171,11 @@ impl Project {
             };
             write(dir, &s.dockerfile_path(), &text);
             if self.unique {
-                write(dir, &format!("{}/run-id", s.context.as_deref().unwrap_or(".")), &run_id);
+                write(
+                    dir,
+                    &format!("{}/run-id", s.context.as_deref().unwrap_or(".")),
+                    &run_id,
+                );
             }
         }
         for (rel, text) in &self.files {

@@ -148,9 +148,17 @@ mod tests {
     fn verify_blobs_counts_good_blobs_and_refuses_a_bad_one() {
         let cache = tempfile::tempdir().unwrap();
         let digest = fleetflow_oci::Digest::of(b"blob");
-        write(cache.path(), &format!("blobs/sha256/{}", digest.hex()), "blob");
+        write(
+            cache.path(),
+            &format!("blobs/sha256/{}", digest.hex()),
+            "blob",
+        );
         assert_eq!(verify_blobs(cache.path()), 1);
-        write(cache.path(), &format!("blobs/sha256/{}", "0".repeat(64)), "x");
+        write(
+            cache.path(),
+            &format!("blobs/sha256/{}", "0".repeat(64)),
+            "x",
+        );
         let refused = std::panic::catch_unwind(|| verify_blobs(cache.path()));
         assert!(refused.is_err(), "a blob that is not its digest passed");
     }

@@ -107,7 +107,12 @@ fn shop_dev_builds_every_feature() {
     let dir = shop.project_dir();
     let commit_time: i64 = git(&dir, &["log", "-1", "--format=%ct"]).parse().unwrap();
     let expected = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{commit_time}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .args([
+            "-u",
+            "-d",
+            &format!("@{commit_time}"),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
         .run();
     assert_eq!(
         labels["org.opencontainers.image.created"],
@@ -122,7 +127,16 @@ fn shop_dev_builds_every_feature() {
     let id_before = shop.engine().inspect(&web, "{{.Id}}");
     let r = shop
         .flow()
-        .args(["build", "--progress", "plain", "--tag", &tag, "-s", "dev", "web"])
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--tag",
+            &tag,
+            "-s",
+            "dev",
+            "web",
+        ])
         .run();
     r.assert_ok();
     assert_eq!(shop.engine().inspect(&web, "{{.Id}}"), id_before, "{r}");
@@ -187,7 +201,10 @@ fn failing_dockerfile_exits_4_with_full_log_and_others_still_build() {
         "full log: {err}"
     );
     assert!(err.contains("returned a non-zero code: 3"), "{err}");
-    assert_eq!(ctx.in_image(&format!("fails-good:{tag}"), "cat /ok"), "good");
+    assert_eq!(
+        ctx.in_image(&format!("fails-good:{tag}"), "cat /ok"),
+        "good"
+    );
 }
 
 #[test]
@@ -254,7 +271,16 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
     let (t1, t2) = (unique("one"), unique("two"));
     let run = ctx
         .flow()
-        .args(["build", "--progress", "json", "--tag", &t1, "--tag", &t2, "ci"])
+        .args([
+            "build",
+            "--progress",
+            "json",
+            "--tag",
+            &t1,
+            "--tag",
+            &t2,
+            "ci",
+        ])
         .run();
     run.assert_ok();
     assert!(!run.output().contains("s3cr3t"), "no credentials in output");
@@ -291,7 +317,11 @@ fn outside_dockerfile_multiple_tags_git_labels_and_json() {
 #[test]
 fn docker_host_tcp_with_tls() {
     let ctx = ctx();
-    let tls = ctx.engine().tls.clone().expect("the engine's TCP+TLS endpoint");
+    let tls = ctx
+        .engine()
+        .tls
+        .clone()
+        .expect("the engine's TCP+TLS endpoint");
     ctx.project(&Project::new("tls").service("app", "RUN echo over-tls > /how\n"));
     let tag = unique("tls");
     let r = ctx
@@ -302,7 +332,10 @@ fn docker_host_tcp_with_tls() {
         .args(["build", "--progress", "plain", "--tag", &tag])
         .run();
     r.assert_ok();
-    assert_eq!(ctx.in_image(&format!("tls-app:{tag}"), "cat /how"), "over-tls");
+    assert_eq!(
+        ctx.in_image(&format!("tls-app:{tag}"), "cat /how"),
+        "over-tls"
+    );
 
     // Without the TLS settings the engine refuses us: a clear error, exit 1.
     let r = ctx

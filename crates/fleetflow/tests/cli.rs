@@ -48,7 +48,10 @@ fn unknown_stage_exits_2_naming_file_and_stages() {
     let ctx = offline();
     let r = shop(&ctx, &["build", "staging"]).run();
     r.assert_code(2);
-    assert!(r.stderr.contains("flow.kdl: unknown stage `staging`"), "{r}");
+    assert!(
+        r.stderr.contains("flow.kdl: unknown stage `staging`"),
+        "{r}"
+    );
     assert!(
         r.stderr.contains("dev (flow.kdl:") && r.stderr.contains("prod (flow.kdl:"),
         "{r}"
@@ -85,8 +88,7 @@ fn wrong_value_type_and_unknown_service_exit_2() {
     let r = shop(&ctx, &["build", "nosuch", "dev"]).run();
     r.assert_code(2);
     assert!(
-        r.stderr
-            .contains("unknown service `nosuch` in stage `dev`"),
+        r.stderr.contains("unknown service `nosuch` in stage `dev`"),
         "{r}"
     );
     assert!(
@@ -118,7 +120,8 @@ fn unreachable_engine_exits_1_with_hint() {
     let r = shop(&ctx, &["build", "dev"]).run();
     r.assert_code(1);
     assert!(
-        r.stderr.contains("cannot connect to the Docker Engine") && r.stderr.contains("DOCKER_HOST"),
+        r.stderr.contains("cannot connect to the Docker Engine")
+            && r.stderr.contains("DOCKER_HOST"),
         "{r}"
     );
 }
@@ -205,7 +208,10 @@ fn broken_dockerignore_and_push_without_registry_exit_2_before_building() {
     );
 
     std::fs::remove_file(ctx.project_dir().join(".dockerignore")).unwrap();
-    let r = ctx.flow().args(["build", "--dry-run", "--push", "ci"]).run();
+    let r = ctx
+        .flow()
+        .args(["build", "--dry-run", "--push", "ci"])
+        .run();
     r.assert_code(2);
     assert!(r.stderr.contains("the image name has no registry"), "{r}");
 }

@@ -79,7 +79,10 @@ fn pulled_image_keeps_its_digest_through_push_and_copy_with_auth() {
 
     // Pull into a fresh cache, then push from the cache to the basic-auth registry.
     let cache2 = ctx.dir("cache2");
-    let r = ctx.image_with_cache(&cache2).args(["pull", "-q", &src]).run();
+    let r = ctx
+        .image_with_cache(&cache2)
+        .args(["pull", "-q", &src])
+        .run();
     r.assert_ok();
     assert_eq!(r.pinned_digest(), digest);
     assert_cache_verified(&cache2);
@@ -99,7 +102,10 @@ fn pulled_image_keeps_its_digest_through_push_and_copy_with_auth() {
     assert_eq!(probe::pushed_digest(&mirror), digest);
 
     // Without credentials: exit 3, naming the registry and docker login.
-    let r = ctx.image_with_cache(&cache2).args(["push", &src, &mirror]).run();
+    let r = ctx
+        .image_with_cache(&cache2)
+        .args(["push", &src, &mirror])
+        .run();
     r.assert_code(3);
     assert!(r.stderr.contains("docker login"), "{r}");
 
@@ -386,7 +392,11 @@ fn verbose_output_of_every_auth_path_shows_no_secret() {
     let runs: Vec<(Vec<String>, Option<String>)> = vec![
         // config.json → bearer token (push, pull, copy between the two)
         (
-            vec!["push".into(), tar.clone(), format!("{token}/secrets/app:v1")],
+            vec![
+                "push".into(),
+                tar.clone(),
+                format!("{token}/secrets/app:v1"),
+            ],
             None,
         ),
         (vec!["pull".into(), format!("{token}/secrets/app:v1")], None),

@@ -189,7 +189,8 @@ fn no_registry_and_unreachable_registry() {
     let r = ctx.flow().args(["build", "--push", "ci"]).run();
     r.assert_code(2);
     assert!(
-        r.stderr.contains("the image name has no registry") && r.stderr.contains("pushy-api:latest"),
+        r.stderr.contains("the image name has no registry")
+            && r.stderr.contains("pushy-api:latest"),
         "{r}"
     );
 
@@ -261,11 +262,15 @@ fn credential_helpers_pass_and_run_once_per_registry() {
         ),
     ] {
         ctx.write_docker_config(&config);
-        let r = push(&ctx, reg, &["--progress", "plain", "--tag", &unique("helper")])
-            .env("GNUPGHOME", &gnupg)
-            .env("PASSWORD_STORE_DIR", home.join("store"))
-            .env("PATH", &path)
-            .run();
+        let r = push(
+            &ctx,
+            reg,
+            &["--progress", "plain", "--tag", &unique("helper")],
+        )
+        .env("GNUPGHOME", &gnupg)
+        .env("PASSWORD_STORE_DIR", home.join("store"))
+        .env("PATH", &path)
+        .run();
         assert_eq!(r.code, 0, "{config}\n{r}");
         assert!(!r.output().contains(password.as_str()));
         if counted {
