@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use fleetflow_test_support::RegistryKind::{Basic, Plain, Tls, Token};
 use fleetflow_test_support::probe::{self, Probe};
 use fleetflow_test_support::{
-    Context, RunExt as _, assert_cache_verified, registry, saved_image, unique, verify_blobs,
+    Context, Login, RunExt as _, assert_cache_verified, registry, saved_image, unique, verify_blobs,
 };
 
 fn ctx() -> Context {
@@ -389,6 +389,11 @@ fn verbose_output_of_every_auth_path_shows_no_secret() {
         "_state=".to_string(), // upload session state in Location queries
     ];
     let (token, basic) = (&token.host, &basic.host);
+    // `push TAR DEST -u USER --password-stdin`, with `password` on stdin.
+    let with_stdin = |dest: &str, login: &Login, password: &str| {
+        let args = ["push", &tar, dest, "-u", &login.user, "--password-stdin"];
+        (args.map(String::from).to_vec(), Some(password.to_string()))
+    };
     let runs: Vec<(Vec<String>, Option<String>)> = vec![
         // config.json → bearer token (push, pull, copy between the two)
         (
@@ -409,39 +414,13 @@ fn verbose_output_of_every_auth_path_shows_no_secret() {
             None,
         ),
         // --password-stdin → basic, and → token server
-        (
-            vec![
-                "push".into(),
-                tar.clone(),
-                format!("{basic}/secrets/app:v2"),
-                "-u".into(),
-                bl.user.clone(),
-                "--password-stdin".into(),
-            ],
-            Some(bl.password.clone()),
-        ),
-        (
-            vec![
-                "push".into(),
-                tar.clone(),
-                format!("{token}/secrets/app:v2"),
-                "-u".into(),
-                tl.user.clone(),
-                "--password-stdin".into(),
-            ],
-            Some(tl.password.clone()),
-        ),
+        with_stdin(&format!("{basic}/secrets/app:v2"), bl, &bl.password),
+        with_stdin(&format!("{token}/secrets/app:v2"), tl, &tl.password),
         // A wrong password: the error path.
-        (
-            vec![
-                "push".into(),
-                tar.clone(),
-                format!("{basic}/secrets/app:v3"),
-                "-u".into(),
-                bl.user.clone(),
-                "--password-stdin".into(),
-            ],
-            Some(format!("{}x", bl.password)),
+        with_stdin(
+            &format!("{basic}/secrets/app:v3"),
+            bl,
+            &format!("{}x", bl.password),
         ),
     ];
     for (i, (args, stdin)) in runs.iter().enumerate() {
