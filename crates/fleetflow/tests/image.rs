@@ -21,13 +21,17 @@ fn docker_save_tar_pushed_then_pulled_and_run_by_the_engine() {
     let plain = registry(Plain);
     let repo = format!("image-test/{}", unique("app"));
     let dest = plain.at(&format!("{repo}:v1"));
-    let r = ctx
-        .image()
-        .args(["push", "--progress", "json"])
-        .arg(tar)
-        .arg(&dest)
-        .run();
-    r.assert_ok();
+    let push = || {
+        let r = ctx
+            .image()
+            .args(["push", "--progress", "json"])
+            .arg(tar)
+            .arg(&dest)
+            .run();
+        r.assert_ok();
+        r
+    };
+    let r = push();
     let digest = r.event("done")["digest"].as_str().unwrap().to_string();
     assert_eq!(
         probe::pushed_digest(&dest),
@@ -52,13 +56,7 @@ fn docker_save_tar_pushed_then_pulled_and_run_by_the_engine() {
     assert_eq!(got, "made-by-flow-test\nsecond-layer\n/rand: OK");
 
     // Again: every blob exists, no layer is compressed twice, the digest is the same.
-    let r = ctx
-        .image()
-        .args(["push", "--progress", "json"])
-        .arg(tar)
-        .arg(&dest)
-        .run();
-    r.assert_ok();
+    let r = push();
     assert!(
         r.events("blob").iter().all(|e| e["action"] == "exists"),
         "{r}"
