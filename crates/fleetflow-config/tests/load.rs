@@ -4,12 +4,7 @@
 use std::path::Path;
 
 use fleetflow_config::{ConfigError, Project, ResolvedStage, SkipReason, discover};
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use fleetflow_test_support::write;
 
 fn load(
     root: &Path,

@@ -1,15 +1,24 @@
 //! CLI behaviour that needs no engine: help, configuration errors, exit codes.
 
-mod common;
+use fleetflow_test_support::{Context, RunExt as _, repo_root};
 
-use common::{flow_offline, repo_root, run, write};
+/// A context with no engine.
+fn offline() -> Context {
+    Context::offline(env!("CARGO_BIN_EXE_flow"))
+}
+
+/// `flow ARGS…` offline in the shop example.
+fn shop(ctx: &Context, args: &[&str]) -> std::process::Command {
+    let mut c = ctx.flow_in(&repo_root().join("examples/shop"));
+    c.args(args);
+    c
+}
 
 #[test]
 fn help_documents_every_option() {
-    let mut c = flow_offline(&repo_root());
-    c.args(["build", "--help"]);
-    let (code, out, _) = run(c);
-    assert_eq!(code, 0);
+    let ctx = offline();
+    let r = ctx.flow_in(&repo_root()).args(["build", "--help"]).run();
+    r.assert_ok();
     for flag in [
         "--stage",
         "--service",
@@ -30,127 +39,117 @@ fn help_documents_every_option() {
         "--push",
         "--metadata-file",
     ] {
-        assert!(out.contains(flag), "help lacks {flag}:\n{out}");
+        assert!(r.stdout.contains(flag), "help lacks {flag}:\n{r}");
     }
 }
 
 #[test]
 fn unknown_stage_exits_2_naming_file_and_stages() {
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args(["build", "staging"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("flow.kdl: unknown stage `staging`"), "{err}");
+    let ctx = offline();
+    let r = shop(&ctx, &["build", "staging"]).run();
+    r.assert_code(2);
     assert!(
-        err.contains("dev (flow.kdl:") && err.contains("prod (flow.kdl:"),
-        "{err}"
+        r.stderr.contains("flow.kdl: unknown stage `staging`"),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains("dev (flow.kdl:") && r.stderr.contains("prod (flow.kdl:"),
+        "{r}"
     );
 }
 
 #[test]
 fn broken_kdl_exits_2_with_file_line_and_snippet() {
-    let t = tempfile::tempdir().unwrap();
-    write(
-        t.path(),
+    let ctx = offline();
+    ctx.write(
         "flow.kdl",
         "project \"x\"\nservice \"api\" {\n    image \"a\" \"b\n}\n",
     );
-    let mut c = flow_offline(t.path());
-    c.args(["build", "dev"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("flow.kdl:3:"), "{err}");
-    assert!(err.contains("image \"a\""), "snippet shown: {err}");
+    let r = ctx.flow().args(["build", "dev"]).run();
+    r.assert_code(2);
+    assert!(r.stderr.contains("flow.kdl:3:"), "{r}");
+    assert!(r.stderr.contains("image \"a\""), "snippet shown: {r}");
 }
 
 #[test]
 fn wrong_value_type_and_unknown_service_exit_2() {
-    let t = tempfile::tempdir().unwrap();
-    write(
-        t.path(),
+    let ctx = offline();
+    ctx.write(
         "flow.kdl",
         "service \"api\" {\n    build {\n        no_cache \"yes\"\n    }\n}\nstage \"dev\" { service \"api\" }\n",
     );
-    let mut c = flow_offline(t.path());
-    c.args(["build", "dev"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2);
+    let r = ctx.flow().args(["build", "dev"]).run();
+    r.assert_code(2);
     assert!(
-        err.contains("flow.kdl:3:18") && err.contains("no_cache"),
-        "{err}"
+        r.stderr.contains("flow.kdl:3:18") && r.stderr.contains("no_cache"),
+        "{r}"
     );
 
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args(["build", "nosuch", "dev"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2);
+    let r = shop(&ctx, &["build", "nosuch", "dev"]).run();
+    r.assert_code(2);
     assert!(
-        err.contains("unknown service `nosuch` in stage `dev`"),
-        "{err}"
+        r.stderr.contains("unknown service `nosuch` in stage `dev`"),
+        "{r}"
     );
     assert!(
-        err.contains("api, worker, web") || err.contains("db, api, worker, web"),
-        "{err}"
+        r.stderr.contains("api, worker, web") || r.stderr.contains("db, api, worker, web"),
+        "{r}"
     );
 }
 
 #[test]
 fn invalid_tag_exits_2_before_anything_runs() {
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args(["build", "--tag", "-bad", "dev"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("-bad"), "{err}");
+    let ctx = offline();
+    let r = shop(&ctx, &["build", "--tag", "-bad", "dev"]).run();
+    r.assert_code(2);
+    assert!(r.stderr.contains("-bad"), "{r}");
 
-    let mut c = flow_offline(&shop);
-    c.args(["build", "--tag", "v1", "dev"])
-        .env("LANG", "ja_JP.UTF-8");
-    c.arg("--tag=bad:tag");
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2);
+    let r = shop(&ctx, &["build", "--tag", "v1", "dev", "--tag=bad:tag"])
+        .env("LANG", "ja_JP.UTF-8")
+        .run();
+    r.assert_code(2);
     assert!(
-        err.contains("タグに使用できない文字が含まれています"),
-        "{err}"
+        r.stderr.contains("タグに使用できない文字が含まれています"),
+        "{r}"
     );
 }
 
 #[test]
 fn unreachable_engine_exits_1_with_hint() {
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args(["build", "dev"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 1, "{err}");
+    let ctx = offline();
+    let r = shop(&ctx, &["build", "dev"]).run();
+    r.assert_code(1);
     assert!(
-        err.contains("cannot connect to the Docker Engine") && err.contains("DOCKER_HOST"),
-        "{err}"
+        r.stderr.contains("cannot connect to the Docker Engine")
+            && r.stderr.contains("DOCKER_HOST"),
+        "{r}"
     );
 }
 
 #[test]
 fn dry_run_plans_names_tags_and_stage_flags() {
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args([
-        "build",
-        "--dry-run",
-        "--progress",
-        "json",
-        "-s",
-        "prod",
-        "-n",
-        "api",
-        "--tag",
-        "v1.2.0",
-        "--tag",
-        "latest",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{err}");
-    let plan: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let ctx = offline();
+    let r = shop(
+        &ctx,
+        &[
+            "build",
+            "--dry-run",
+            "--progress",
+            "json",
+            "-s",
+            "prod",
+            "-n",
+            "api",
+            "--tag",
+            "v1.2.0",
+            "--tag",
+            "latest",
+        ],
+    )
+    .run();
+    r.assert_ok();
+    let events = r.all_events();
+    let plan = &events[0];
     assert_eq!(plan["service"], "api");
     assert_eq!(plan["target"], "release");
     assert_eq!(
@@ -160,82 +159,69 @@ fn dry_run_plans_names_tags_and_stage_flags() {
             "localhost:5000/shop/shop-api:latest"
         ])
     );
-    let plans = out.lines().filter(|l| l.contains(r#""event":"plan""#));
-    assert_eq!(plans.count(), 1, "only the selected service: {out}");
+    assert_eq!(r.events("plan").len(), 1, "only the selected service: {r}");
     // The registries' credential sources come last, never a secret.
-    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(last["event"], "registry", "{out}");
+    assert_eq!(r.last_event()["event"], "registry", "{r}");
 
     // FLEET_STAGE is used when no stage is written.
-    let mut c = flow_offline(&shop);
-    c.args(["build", "--dry-run"]).env("FLEET_STAGE", "prod");
-    let (code, out, _) = run(c);
-    assert_eq!(code, 0);
-    assert!(out.contains("Target: release"), "{out}");
+    let r = shop(&ctx, &["build", "--dry-run"])
+        .env("FLEET_STAGE", "prod")
+        .run();
+    r.assert_ok();
+    assert!(r.stdout.contains("Target: release"), "{r}");
 }
 
 #[test]
 fn implicit_stage_loads_its_stage_file() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "Dockerfile.api", "FROM scratch\n");
-    write(
-        t.path(),
+    let ctx = offline();
+    ctx.write("Dockerfile.api", "FROM scratch\n");
+    ctx.write(
         "flow.kdl",
         "service \"api\" { target \"dev\" }\nstage \"live\" { service \"api\" }\n",
     );
-    write(
-        t.path(),
+    ctx.write(
         "flow.live.kdl",
         "service \"api\" { target \"production\" }\n",
     );
-    let mut c = flow_offline(t.path());
-    c.args(["build", "--dry-run"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{err}");
+    let r = ctx.flow().args(["build", "--dry-run"]).run();
+    r.assert_ok();
     assert!(
-        out.contains("Target: production"),
-        "the only stage's flow.live.kdl applies: {out}"
+        r.stdout.contains("Target: production"),
+        "the only stage's flow.live.kdl applies: {r}"
     );
 }
 
 #[test]
 fn broken_dockerignore_and_push_without_registry_exit_2_before_building() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "Dockerfile.api", "FROM scratch\n");
-    write(
-        t.path(),
+    let ctx = offline();
+    ctx.write("Dockerfile.api", "FROM scratch\n");
+    ctx.write(
         "flow.kdl",
         "service \"api\"\nstage \"ci\" { service \"api\" }\n",
     );
-    write(t.path(), ".dockerignore", "ok\n[z-a\n");
-    let mut c = flow_offline(t.path());
-    c.args(["build", "--dry-run", "ci"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
+    ctx.write(".dockerignore", "ok\n[z-a\n");
+    let r = ctx.flow().args(["build", "--dry-run", "ci"]).run();
+    r.assert_code(2);
     assert!(
-        err.contains(".dockerignore") && err.contains("line 2"),
-        "{err}"
+        r.stderr.contains(".dockerignore") && r.stderr.contains("line 2"),
+        "{r}"
     );
 
-    std::fs::remove_file(t.path().join(".dockerignore")).unwrap();
-    let mut c = flow_offline(t.path());
-    c.args(["build", "--dry-run", "--push", "ci"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("the image name has no registry"), "{err}");
+    std::fs::remove_file(ctx.project_dir().join(".dockerignore")).unwrap();
+    let r = ctx
+        .flow()
+        .args(["build", "--dry-run", "--push", "ci"])
+        .run();
+    r.assert_code(2);
+    assert!(r.stderr.contains("the image name has no registry"), "{r}");
 }
 
 #[test]
 fn dry_run_json_lists_skipped_and_quiet_prints_references() {
-    let shop = repo_root().join("examples/shop");
-    let mut c = flow_offline(&shop);
-    c.args(["build", "--dry-run", "--progress", "json", "dev"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{err}");
-    let events: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let ctx = offline();
+    let r = shop(&ctx, &["build", "--dry-run", "--progress", "json", "dev"]).run();
+    r.assert_ok();
+    let events = r.all_events();
     let kinds: Vec<(&str, &str)> = events
         .iter()
         .filter(|e| e["event"] != "registry")
@@ -251,9 +237,7 @@ fn dry_run_json_lists_skipped_and_quiet_prints_references() {
         ]
     );
 
-    let mut c = flow_offline(&shop);
-    c.args(["build", "--dry-run", "-q", "--tag", "v9", "dev"]);
-    let (code, out, _) = run(c);
-    assert_eq!(code, 0);
-    assert_eq!(out, "shop-api:v9\nshop-worker:v9\nshop-web:v9\n");
+    let r = shop(&ctx, &["build", "--dry-run", "-q", "--tag", "v9", "dev"]).run();
+    r.assert_ok();
+    assert_eq!(r.stdout, "shop-api:v9\nshop-worker:v9\nshop-web:v9\n");
 }

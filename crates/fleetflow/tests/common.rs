@@ -1,4 +1,5 @@
-//! Shared helpers for the CLI tests. Tests that need the engine read the environment
+//! Helpers of the two test files (auth_realm, image_lang) not yet moved onto
+//! fleetflow-test-support; the other tests use that crate. Shared helpers for the CLI tests. Tests that need the engine read the environment
 //! written by `scripts/testenv.sh` (through `scripts/test.sh`); a missing variable is a
 //! failure with instructions, never a skip.
 #![allow(dead_code)]

@@ -3,85 +3,73 @@
 //! `kill -9` in the middle of a transfer. Every run either succeeds with verified
 //! content or fails cleanly.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{
-    FaultProxy, assert_cache_verified, digest_of, env, flow_image, registry_digest, run,
-    saved_image, unique,
+use fleetflow_test_support::RegistryKind::Plain;
+use fleetflow_test_support::{
+    Context, FaultProxy, RunExt as _, assert_cache_verified, probe, registry, saved_image, unique,
 };
 
-/// Does the registry (directly, not through the proxy) have `reference`?
-fn exists(reference: &str) -> bool {
-    std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .unwrap()
-        .status
-        .success()
+fn ctx() -> Context {
+    Context::new(env!("CARGO_BIN_EXE_flow"))
 }
 
 #[test]
 fn push_and_pull_survive_resets_cuts_and_503s() {
-    let (_, tar) = saved_image();
-    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
+    let ctx = ctx();
+    let tar = &saved_image().tar;
+    let plain = registry(Plain);
     // Every 3rd request a 503, every 5th a reset, every 2nd large body cut in half.
-    let proxy = FaultProxy::start(&plain, &["--status", "3:503", "--reset", "5", "--cut", "2"]);
-    let repo = format!("faults/{}", unique("app"));
-    let cache = tempfile::tempdir().unwrap();
-    let mut c = flow_image(cache.path());
-    c.args(["push", "-q", "--retry-attempts", "5"])
+    let proxy = FaultProxy::start(
+        &plain.host,
+        &["--status", "3:503", "--reset", "5", "--cut", "2"],
+    );
+    let name = format!("faults/{}:v1", unique("app"));
+    let r = ctx
+        .image()
+        .args(["push", "-q", "--retry-attempts", "5"])
         .arg(tar)
-        .arg(format!("{}/{repo}:v1", proxy.addr));
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}\nfaults: {:?}", proxy.faults());
-    let digest = digest_of(&out);
-    assert_eq!(registry_digest(&format!("{plain}/{repo}:v1"), None), digest);
+        .arg(proxy.at(&name))
+        .run();
+    assert_eq!(r.code, 0, "{r}\nfaults: {:?}", proxy.faults());
+    let digest = r.pinned_digest();
+    assert_eq!(probe::pushed_digest(&plain.at(&name)), digest);
 
-    let pulled = tempfile::tempdir().unwrap();
-    let mut c = flow_image(pulled.path());
-    c.args(["pull", "-q", "--retry-attempts", "5"])
-        .arg(format!("{}/{repo}:v1", proxy.addr));
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}\nfaults: {:?}", proxy.faults());
-    assert_eq!(digest_of(&out), digest);
-    assert_cache_verified(pulled.path());
+    let pulled = ctx.dir("pulled");
+    let r = ctx
+        .image_with_cache(&pulled)
+        .args(["pull", "-q", "--retry-attempts", "5", &proxy.at(&name)])
+        .run();
+    assert_eq!(r.code, 0, "{r}\nfaults: {:?}", proxy.faults());
+    assert_eq!(r.pinned_digest(), digest);
+    assert_cache_verified(&pulled);
 
-    let faults = proxy.faults();
     for kind in ["status 503", "reset", "cut at"] {
         assert!(
-            faults.iter().any(|f| f.contains(kind)),
-            "no `{kind}` was injected: {faults:?}"
+            proxy.count(kind) > 0,
+            "no `{kind}` was injected: {:?}",
+            proxy.faults()
         );
     }
 }
 
 #[test]
 fn retry_after_429_is_honoured() {
-    let (_, tar) = saved_image();
-    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
-    let proxy = FaultProxy::start(&plain, &["--status", "3:429"]);
-    let cache = tempfile::tempdir().unwrap();
-    let dest = format!("{}/faults/{}:v1", proxy.addr, unique("rate"));
-    let mut c = flow_image(cache.path());
-    // One blob at a time, so the waits add up.
-    c.args(["push", "-q", "-j", "1", "--retry-attempts", "5"])
-        .arg(tar)
-        .arg(&dest);
+    let ctx = ctx();
+    let tar = &saved_image().tar;
+    let proxy = FaultProxy::start(&registry(Plain).host, &["--status", "3:429"]);
+    let dest = proxy.at(&format!("faults/{}:v1", unique("rate")));
     let started = std::time::Instant::now();
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let n = proxy
-        .faults()
-        .iter()
-        .filter(|f| f.contains("status 429"))
-        .count();
+    // One blob at a time, so the waits add up.
+    let r = ctx
+        .image()
+        .args(["push", "-q", "-j", "1", "--retry-attempts", "5"])
+        .arg(tar)
+        .arg(&dest)
+        .run();
+    r.assert_ok();
+    let n = proxy.count("status 429");
     assert!(n >= 2, "{:?}", proxy.faults());
     // Each 429 said Retry-After: 1, and flow waited for it.
     assert!(
@@ -94,57 +82,58 @@ fn retry_after_429_is_honoured() {
 
 #[test]
 fn a_registry_that_keeps_failing_or_lies_fails_cleanly() {
-    let (_, tar) = saved_image();
-    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
+    let ctx = ctx();
+    let tar = &saved_image().tar;
+    let plain = registry(Plain);
 
     // Every request 503: exit 5 after the retries, and no manifest in the registry.
-    let proxy = FaultProxy::start(&plain, &["--status", "1:503"]);
+    let proxy = FaultProxy::start(&plain.host, &["--status", "1:503"]);
     let repo = format!("faults/{}", unique("down"));
-    let cache = tempfile::tempdir().unwrap();
-    let mut c = flow_image(cache.path());
-    c.args(["push", "--retry-attempts", "2"])
+    let r = ctx
+        .image()
+        .args(["push", "--retry-attempts", "2"])
         .arg(tar)
-        .arg(format!("{}/{repo}:v1", proxy.addr));
-    let (code, _, err) = run(c);
-    assert_eq!(code, 5, "{err}");
-    assert!(err.contains("503"), "{err}");
-    assert!(!exists(&format!("{plain}/{repo}:v1")));
+        .arg(proxy.at(&format!("{repo}:v1")))
+        .run();
+    r.assert_code(5);
+    assert!(r.stderr.contains("503"), "{r}");
+    assert_eq!(probe::digest(&plain.at(&format!("{repo}:v1"))), None);
 
     // A wrong Docker-Content-Digest for the manifest: the push is not reported as done.
-    let liar = FaultProxy::start(&plain, &["--wrong-digest"]);
-    let mut c = flow_image(cache.path());
-    c.args(["push"])
+    let liar = FaultProxy::start(&plain.host, &["--wrong-digest"]);
+    let r = ctx
+        .image()
+        .arg("push")
         .arg(tar)
-        .arg(format!("{}/{repo}:v2", liar.addr));
-    let (code, out, err) = run(c);
-    assert_eq!(code, 7, "{out}\n{err}");
+        .arg(liar.at(&format!("{repo}:v2")))
+        .run();
+    r.assert_code(7);
     assert!(
-        err.contains("digest") && err.contains("sha256:0000"),
-        "{err}"
+        r.stderr.contains("digest") && r.stderr.contains("sha256:0000"),
+        "{r}"
     );
     assert!(
-        !out.contains('@'),
-        "no pinned reference for an unverified push: {out}"
+        !r.stdout.contains('@'),
+        "no pinned reference for an unverified push: {r}"
     );
 }
 
 #[test]
 fn kill_9_during_push_and_pull_then_rerun_succeeds() {
-    let (_, tar) = saved_image();
-    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
+    let ctx = ctx();
+    let tar = &saved_image().tar;
+    let plain = registry(Plain);
     // Stall every 4th request for 30 s: the transfer hangs there and is killed.
-    let proxy = FaultProxy::start(&plain, &["--stall", "4:30"]);
-    let repo = format!("faults/{}", unique("kill"));
+    let proxy = FaultProxy::start(&plain.host, &["--stall", "4:30"]);
+    let name = format!("faults/{}:v1", unique("kill"));
     for op in ["push", "pull"] {
         // Each operation with a cache of its own, so the pull has blobs to download.
-        let cache = tempfile::tempdir().unwrap();
-        let mut c = flow_image(cache.path());
+        let cache = ctx.dir(&format!("cache-{op}"));
+        let mut c = ctx.image_with_cache(&cache);
         if op == "push" {
-            c.args(["push", "-q"])
-                .arg(tar)
-                .arg(format!("{}/{repo}:v1", proxy.addr));
+            c.args(["push", "-q"]).arg(tar).arg(proxy.at(&name));
         } else {
-            c.args(["pull", "-q", &format!("{}/{repo}:v1", proxy.addr)]);
+            c.args(["pull", "-q", &proxy.at(&name)]);
         }
         let mut child = c
             .stdout(Stdio::null())
@@ -152,7 +141,7 @@ fn kill_9_during_push_and_pull_then_rerun_succeeds() {
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !proxy.faults().iter().any(|f| f.contains("stall")) {
+        while proxy.count("stall") == 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "{op}: no stall reached"
@@ -165,23 +154,18 @@ fn kill_9_during_push_and_pull_then_rerun_succeeds() {
         std::fs::remove_file(&proxy.log).ok();
 
         // Rerun directly against the registry: it succeeds, and the cache is sound.
-        let mut c = flow_image(cache.path());
+        let mut c = ctx.image_with_cache(&cache);
         if op == "push" {
-            c.args(["push", "-q"])
-                .arg(tar)
-                .arg(format!("{plain}/{repo}:v1"));
+            c.args(["push", "-q"]).arg(tar).arg(plain.at(&name));
         } else {
             // Into the cache the killed pull used.
-            c.args(["pull", "-q", &format!("{plain}/{repo}:v1")]);
+            c.args(["pull", "-q", &plain.at(&name)]);
         }
-        let (code, out, err) = run(c);
-        assert_eq!(code, 0, "{op} rerun: {out}\n{err}");
-        assert_eq!(
-            digest_of(&out),
-            registry_digest(&format!("{plain}/{repo}:v1"), None)
-        );
-        assert_cache_verified(cache.path());
-        let leftovers: Vec<_> = std::fs::read_dir(cache.path().join("tmp"))
+        let r = c.run();
+        assert_eq!(r.code, 0, "{op} rerun: {r}");
+        assert_eq!(r.pinned_digest(), probe::pushed_digest(&plain.at(&name)));
+        assert_cache_verified(&cache);
+        let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -196,8 +180,7 @@ fn kill_9_during_push_and_pull_then_rerun_succeeds() {
 
 #[test]
 fn hostile_manifests_from_a_registry_are_refused() {
-    let plain = env("FLOW_TEST_REGISTRY_PLAIN");
-    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx();
     let zero = format!("sha256:{}", "0".repeat(64));
     let cases: Vec<(&str, Vec<u8>, i32, &str)> = vec![
         ("not json", b"<html>surprise</html>".to_vec(), 5, "not JSON"),
@@ -216,29 +199,22 @@ fn hostile_manifests_from_a_registry_are_refused() {
             r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{zero}","size":2}},"layers":[]}}"#
         ).into_bytes(), 6, "not found"),
     ];
-    for (what, body, want, needle) in cases {
-        let file = dir.path().join("manifest");
+    let file = ctx.root().join("manifest");
+    for (i, (what, body, want, needle)) in cases.into_iter().enumerate() {
         std::fs::write(&file, &body).unwrap();
-        let proxy = FaultProxy::start(&plain, &["--manifest-body", file.to_str().unwrap()]);
-        let cache = tempfile::tempdir().unwrap();
-        let mut c = flow_image(cache.path());
-        c.args([
-            "pull",
-            "--retry-attempts",
-            "1",
-            &format!("{}/hostile/x:1", proxy.addr),
-        ]);
-        let (code, _, err) = run(c);
-        assert_eq!(code, want, "{what}: {err}");
-        assert!(err.contains(needle), "{what}: {err}");
-        assert!(
-            proxy
-                .faults()
-                .iter()
-                .any(|f| f.contains("hostile manifest")),
-            "{what}"
+        let proxy = FaultProxy::start(
+            &registry(Plain).host,
+            &["--manifest-body", file.to_str().unwrap()],
         );
-        let refs = std::fs::read_to_string(cache.path().join("refs.json")).unwrap_or_default();
+        let cache = ctx.dir(&format!("cache-{i}"));
+        let r = ctx
+            .image_with_cache(&cache)
+            .args(["pull", "--retry-attempts", "1", &proxy.at("hostile/x:1")])
+            .run();
+        assert_eq!(r.code, want, "{what}: {r}");
+        assert!(r.stderr.contains(needle), "{what}: {r}");
+        assert!(proxy.count("hostile manifest") > 0, "{what}");
+        let refs = std::fs::read_to_string(cache.join("refs.json")).unwrap_or_default();
         assert!(
             !refs.contains("hostile"),
             "{what}: a ref was recorded: {refs}"

@@ -2,123 +2,68 @@
 //! htpasswd basic auth (a password with `+`, `/` and `=`), bearer tokens, and the real
 //! `pass` credential helper.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{env, flow, run, unique, write};
+use fleetflow_test_support::RegistryKind::{Basic, Plain, ReadOnly, TlsBasic, Token};
+use fleetflow_test_support::{
+    Context, Login, Project, RunExt as _, Service, TestEnv, peer, probe, read_json, registry,
+    unique, write,
+};
 
-/// A project `pushy` with `services` in stage `ci`, each a small layer on the base image.
-fn project(dir: &Path, services: &[&str]) {
-    project_with(dir, services, "");
+fn ctx() -> Context {
+    Context::new(env!("CARGO_BIN_EXE_flow"))
 }
 
-/// [`project`] with `extra` (Dockerfile lines) after each service's own step.
-fn project_with(dir: &Path, services: &[&str], extra: &str) {
-    let base = env("FLOW_TEST_BASE_IMAGE");
-    let mut kdl = String::from("project \"pushy\"\n");
-    for s in services {
-        kdl.push_str(&format!("service \"{s}\"\n"));
-        write(
-            dir,
-            &format!("Dockerfile.{s}"),
-            &format!("FROM {base}\nRUN echo {s} > /{s}.txt\n{extra}"),
-        );
-    }
-    kdl.push_str("stage \"ci\" {\n");
-    for s in services {
-        kdl.push_str(&format!("    service \"{s}\"\n"));
-    }
-    kdl.push_str("}\n");
-    write(dir, "flow.kdl", &kdl);
-    // A context file of its own gives each project its own input digests, so a test
-    // pushes for real instead of reusing what another test pushed (the images still
-    // share their layers).
-    write(dir, "test-run-id", &unique("run"));
+/// A project `pushy` with `services` in stage `ci`, each a small layer on the base image
+/// then `extra` (Dockerfile lines), with input digests of its own.
+fn pushy(services: &[&str], extra: &str) -> Project {
+    services
+        .iter()
+        .fold(Project::new("pushy"), |p, s| {
+            p.service(s, &format!("RUN echo {s} > /{s}.txt\n{extra}"))
+        })
+        .stage("ci", services)
+        .unique_inputs()
 }
 
-/// A Docker config folder with `json` as config.json.
-fn docker_config(json: &str) -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    std::fs::write(t.path().join("config.json"), json).unwrap();
-    t
-}
-
-fn auth_b64(user: &str, password: &str) -> String {
-    common::base64(&format!("{user}:{password}"))
-}
-
-/// The manifest digest of a pushed image, as `skopeo inspect` reads it from the registry.
-fn skopeo_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
-    skopeo_digest_with(reference, creds, None)
-}
-
-/// [`skopeo_digest`] over verified TLS, trusting the CA in `cert_dir`, if given.
-fn skopeo_digest_with(
-    reference: &str,
-    creds: Option<(&str, &str)>,
-    cert_dir: Option<&str>,
-) -> String {
-    let mut c = Command::new("skopeo");
-    c.arg("inspect");
-    match cert_dir {
-        Some(dir) => c.args(["--tls-verify=true", "--cert-dir", dir]),
-        None => c.arg("--tls-verify=false"),
-    };
-    c.args(["--format", "{{.Digest}}"]);
-    if let Some((u, p)) = creds {
-        c.arg(format!("--creds={u}:{p}"));
-    }
-    let out = c.arg(format!("docker://{reference}")).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn json_events(out: &str) -> Vec<serde_json::Value> {
-    out.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+/// `flow build --push --registry REGISTRY ARGS… ci`.
+fn push(ctx: &Context, registry: &str, args: &[&str]) -> Command {
+    let mut c = ctx.flow();
+    c.args(["build", "--push", "--registry", registry])
+        .args(args)
+        .arg("ci");
+    c
 }
 
 #[test]
 fn push_plain_registry_every_tag_with_digest_and_metadata() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api", "worker"]);
-    let cfg = docker_config("{}");
-    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    let ctx = ctx();
+    ctx.project(&pushy(&["api", "worker"], ""));
+    let reg = &registry(Plain).host;
     let (t1, t2) = (unique("a"), unique("b"));
-    let meta = t.path().join("out/meta.json");
-    std::fs::create_dir_all(meta.parent().unwrap()).unwrap();
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "plain",
-        "--registry",
-    ]);
-    c.arg(format!("{reg}/team"))
-        .args(["--tag", &t1, "--tag", &t2, "--metadata-file"])
-        .arg(&meta)
-        .arg("ci");
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let meta = ctx.dir("out").join("meta.json");
+    let r = push(
+        &ctx,
+        &format!("{reg}/team"),
+        &["--progress", "plain", "--tag", &t1, "--tag", &t2],
+    )
+    .arg("--metadata-file")
+    .arg(&meta)
+    .run();
+    r.assert_ok();
+    let out = &r.stdout;
     assert!(
         out.contains("Pushing api...") && out.contains("Pushing worker..."),
         "{out}"
     );
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let meta = read_json(&meta);
     for svc in ["api", "worker"] {
         let entry = &meta["services"][svc];
         let digest = entry["digest"].as_str().unwrap();
         for tag in [&t1, &t2] {
             let reference = format!("{reg}/team/pushy-{svc}:{tag}");
-            assert_eq!(skopeo_digest(&reference, None), digest, "{reference}");
+            assert_eq!(probe::pushed_digest(&reference), digest, "{reference}");
             assert!(out.contains(&reference), "{out}");
         }
         assert_eq!(entry["ref"], format!("{reg}/team/pushy-{svc}@{digest}"));
@@ -136,70 +81,44 @@ fn push_plain_registry_every_tag_with_digest_and_metadata() {
 
 #[test]
 fn basic_auth_password_with_plus_slash_equals_from_config_json() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let reg = env("FLOW_TEST_REGISTRY_BASIC");
-    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let basic = registry(Basic);
+    let password = &basic.login().password;
     assert!(password.contains('+') && password.contains('/') && password.contains('='));
-    let cfg = docker_config(&format!(
-        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
-        auth_b64(&user, &password)
-    ));
+    ctx.login(&[basic]);
     let tag = unique("basic");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "json",
-        "--registry",
-        &reg,
-    ]);
-    c.args(["--tag", &tag, "ci"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let r = push(&ctx, &basic.host, &["--progress", "json", "--tag", &tag]).run();
+    r.assert_ok();
     assert!(
-        !out.contains(&password) && !err.contains(&password),
+        !r.output().contains(password.as_str()),
         "password must never be printed"
     );
-    let pushed = json_events(&out)
-        .into_iter()
-        .find(|e| e["event"] == "pushed")
-        .expect("pushed event");
-    let reference = format!("{reg}/pushy-api:{tag}");
+    let pushed = r.event("pushed");
     assert_eq!(
-        skopeo_digest(&reference, Some((&user, &password))),
+        probe::pushed_digest(&basic.at(&format!("pushy-api:{tag}"))),
         pushed["digest"].as_str().unwrap()
     );
 }
 
 #[test]
 fn wrong_password_fails_preflight_fast_before_building() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let reg = env("FLOW_TEST_REGISTRY_BASIC");
-    let wrong = "wr0ng+pass/word=";
-    let cfg = docker_config(&format!(
-        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
-        auth_b64("flowtest", wrong)
-    ));
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let reg = &registry(Basic).host;
+    let wrong = Login {
+        user: "flowtest".into(),
+        password: "wr0ng+pass/word=".into(),
+    };
+    ctx.auths(&[(reg, &wrong)]);
     let started = std::time::Instant::now();
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path())
-        .env("LANG", "ja_JP.UTF-8");
-    c.args([
-        "build",
-        "--push",
-        "--progress",
-        "plain",
-        "--registry",
-        &reg,
-        "ci",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 3, "{out}\n{err}");
+    let r = push(&ctx, reg, &["--progress", "plain"])
+        .env("LANG", "ja_JP.UTF-8")
+        .run();
+    r.assert_code(3);
     assert!(started.elapsed().as_secs() < 10);
-    assert!(!out.contains("Building"), "nothing is built: {out}");
+    assert!(!r.stdout.contains("Building"), "nothing is built: {r}");
+    let err = &r.stderr;
     assert!(
         err.contains("エラー: レジストリへの認証に失敗しました"),
         "{err}"
@@ -216,109 +135,77 @@ fn wrong_password_fails_preflight_fast_before_building() {
         err.contains("• CIの場合は DOCKER_USERNAME, DOCKER_PASSWORD を設定してください"),
         "{err}"
     );
-    assert!(!err.contains(wrong) && !out.contains(wrong));
+    assert!(!r.output().contains(&wrong.password));
 }
 
 #[test]
 fn ci_environment_variables_authenticate() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let reg = env("FLOW_TEST_REGISTRY_BASIC");
-    let cfg = docker_config("{}");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path())
-        .env("DOCKER_USERNAME", env("FLOW_TEST_BASIC_USER"))
-        .env("DOCKER_PASSWORD", env("FLOW_TEST_BASIC_PASSWORD"));
-    c.args([
-        "build",
-        "--push",
-        "-q",
-        "--registry",
-        &reg,
-        "--tag",
-        &unique("env"),
-        "ci",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let basic = registry(Basic);
+    let r = push(&ctx, &basic.host, &["-q", "--tag", &unique("env")])
+        .env("DOCKER_USERNAME", &basic.login().user)
+        .env("DOCKER_PASSWORD", &basic.login().password)
+        .run();
+    r.assert_ok();
     assert!(
-        out.trim().starts_with(&format!("{reg}/pushy-api@sha256:")),
-        "-q prints the pinned reference: {out}"
+        r.stdout
+            .trim()
+            .starts_with(&format!("{}/pushy-api@sha256:", basic.host)),
+        "-q prints the pinned reference: {r}"
     );
 }
 
 #[test]
 fn bearer_token_registry_with_and_without_credentials() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let reg = env("FLOW_TEST_REGISTRY_TOKEN");
-    let anonymous = docker_config("{}");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", anonymous.path())
-        .args(["build", "--push", "--registry", &reg, "ci"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 3, "anonymous push must be refused: {out}\n{err}");
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let token = registry(Token);
+    // The context's config.json has no credentials yet.
+    let r = push(&ctx, &token.host, &[]).run();
+    assert_eq!(r.code, 3, "anonymous push must be refused: {r}");
     assert!(
-        err.contains("authentication to the registry failed"),
-        "{err}"
+        r.stderr.contains("authentication to the registry failed"),
+        "{r}"
     );
 
-    let (user, password) = (env("FLOW_TEST_TOKEN_USER"), env("FLOW_TEST_TOKEN_PASSWORD"));
-    let cfg = docker_config(&format!(
-        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
-        auth_b64(&user, &password)
-    ));
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "json",
-        "--registry",
-        &reg,
-    ]);
-    c.args(["--tag", &unique("tok"), "ci"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    ctx.login(&[token]);
+    let r = push(&ctx, &token.host, &["--progress", "json"])
+        .args(["--tag", &unique("tok")])
+        .run();
+    r.assert_ok();
+    assert!(!r.events("pushed").is_empty(), "{r}");
+    let log = std::fs::read_to_string(&TestEnv::get().token_server.log).unwrap();
     assert!(
-        json_events(&out).iter().any(|e| e["event"] == "pushed"),
-        "{out}"
+        !log.contains(&token.login().password),
+        "token server log has no password"
     );
-    let log = std::fs::read_to_string(env("FLOW_TEST_TOKEN_SERVER_LOG")).unwrap();
-    assert!(!log.contains(&password), "token server log has no password");
 }
 
 #[test]
 fn no_registry_and_unreachable_registry() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let mut c = flow(t.path());
-    c.args(["build", "--push", "ci"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 2, "{err}");
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let r = ctx.flow().args(["build", "--push", "ci"]).run();
+    r.assert_code(2);
     assert!(
-        err.contains("the image name has no registry") && err.contains("pushy-api:latest"),
-        "{err}"
+        r.stderr.contains("the image name has no registry")
+            && r.stderr.contains("pushy-api:latest"),
+        "{r}"
     );
 
-    let cfg = docker_config("{}");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path())
-        .args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 5, "{err}");
-    assert!(err.contains("cannot reach the registry"), "{err}");
+    let r = push(&ctx, "127.0.0.1:9", &[]).run();
+    r.assert_code(5);
+    assert!(r.stderr.contains("cannot reach the registry"), "{r}");
 
     // A malformed config.json is an error naming it.
-    let bad = docker_config("{ nope");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", bad.path())
-        .args(["build", "--push", "--registry", "127.0.0.1:9", "ci"]);
-    let (code, _, err) = run(c);
-    assert_eq!(code, 3, "{err}");
+    ctx.write_docker_config("{ nope");
+    let r = push(&ctx, "127.0.0.1:9", &[]).run();
+    r.assert_code(3);
     assert!(
-        err.contains(&bad.path().join("config.json").display().to_string()),
-        "{err}"
+        r.stderr
+            .contains(&ctx.docker_config_file().display().to_string()),
+        "{r}"
     );
 }
 
@@ -326,26 +213,21 @@ fn no_registry_and_unreachable_registry() {
 /// `credHelpers` entry whose helper runs once per registry however many services push.
 #[test]
 fn credential_helpers_pass_and_run_once_per_registry() {
-    let t = tempfile::tempdir().unwrap();
-    let home = t.path();
-    let reg = env("FLOW_TEST_REGISTRY_BASIC");
-    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
-    let gnupg = home.join("gnupg");
-    std::fs::create_dir_all(&gnupg).unwrap();
+    let ctx = ctx();
+    let home = ctx.root();
+    let basic = registry(Basic);
+    let (reg, login) = (&basic.host, basic.login());
+    let (user, password) = (&login.user, &login.password);
+    let gnupg = ctx.dir("gnupg");
     std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let sh = |script: &str| {
-        let out = Command::new("sh")
+        let r = Command::new("sh")
             .arg("-c")
             .arg(script)
             .env("GNUPGHOME", &gnupg)
             .env("PASSWORD_STORE_DIR", home.join("store"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run();
+        assert_eq!(r.code, 0, "{script}: {r}");
     };
     sh(
         "gpg --batch --passphrase '' --quick-gen-key 'flow test <flow@test.invalid>' default default never",
@@ -355,7 +237,7 @@ fn credential_helpers_pass_and_run_once_per_registry() {
         "printf '%s' '{{\"ServerURL\":\"{reg}\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' | docker-credential-pass store"
     ));
     // A helper that counts its calls and asks the real `pass` helper.
-    let bin = home.join("bin");
+    let bin = ctx.dir("bin");
     write(
         &bin,
         "docker-credential-counting",
@@ -371,8 +253,7 @@ fn credential_helpers_pass_and_run_once_per_registry() {
     .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
 
-    let proj = home.join("proj");
-    project(&proj, &["api", "worker", "web"]);
+    ctx.project(&pushy(&["api", "worker", "web"], ""));
     for (config, counted) in [
         (r#"{"credsStore": "pass"}"#.to_string(), false),
         (
@@ -380,26 +261,18 @@ fn credential_helpers_pass_and_run_once_per_registry() {
             true,
         ),
     ] {
-        let cfg = docker_config(&config);
-        let mut c = flow(&proj);
-        c.env("DOCKER_CONFIG", cfg.path())
-            .env("GNUPGHOME", &gnupg)
-            .env("PASSWORD_STORE_DIR", home.join("store"))
-            .env("PATH", &path);
-        c.args([
-            "build",
-            "--push",
-            "--progress",
-            "plain",
-            "--registry",
-            &reg,
-            "--tag",
-            &unique("helper"),
-            "ci",
-        ]);
-        let (code, out, err) = run(c);
-        assert_eq!(code, 0, "{config}\n{out}\n{err}");
-        assert!(!out.contains(&password) && !err.contains(&password));
+        ctx.write_docker_config(&config);
+        let r = push(
+            &ctx,
+            reg,
+            &["--progress", "plain", "--tag", &unique("helper")],
+        )
+        .env("GNUPGHOME", &gnupg)
+        .env("PASSWORD_STORE_DIR", home.join("store"))
+        .env("PATH", &path)
+        .run();
+        assert_eq!(r.code, 0, "{config}\n{r}");
+        assert!(!r.output().contains(password.as_str()));
         if counted {
             let calls = std::fs::read_to_string(home.join("calls")).unwrap();
             assert_eq!(
@@ -419,61 +292,26 @@ fn credential_helpers_pass_and_run_once_per_registry() {
 /// credentials of config.json to the engine, as the docker CLI does.
 #[test]
 fn private_base_image_is_pulled_with_docker_credentials() {
-    let reg = env("FLOW_TEST_REGISTRY_BASIC");
-    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
-    let base = format!("{reg}/private/busybox:{}", unique("base"));
-    let docker_host = env("DOCKER_HOST");
-    let out = Command::new("skopeo")
-        .args([
-            "copy",
-            "--quiet",
-            "--src-daemon-host",
-            &docker_host,
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("--dest-creds={user}:{password}"))
-        .arg(format!("docker-daemon:{}", env("FLOW_TEST_BASE_IMAGE")))
-        .arg(format!("docker://{base}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ctx = ctx();
+    let basic = registry(Basic);
+    let base = basic.at(&format!("private/busybox:{}", unique("base")));
+    peer::skopeo_copy_from_engine(ctx.engine(), &TestEnv::get().base_image, basic, &base);
 
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "flow.kdl", "project \"priv\"\nservice \"app\"\n");
-    write(
-        t.path(),
-        "Dockerfile.app",
+    ctx.project(&Project::new("priv").with(Service::with_dockerfile(
+        "app",
         &format!("ARG BASE={base}\nFROM $BASE\nRUN echo pulled > /ok\n"),
-    );
-    let anonymous = docker_config("{}");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", anonymous.path())
-        .args(["build", "--progress", "plain"]);
-    let (code, out, err) = run(c);
-    assert_eq!(
-        code, 4,
-        "without credentials the pull must fail: {out}\n{err}"
-    );
+    )));
+    // The context's config.json has no credentials yet.
+    let r = ctx.flow().args(["build", "--progress", "plain"]).run();
+    assert_eq!(r.code, 4, "without credentials the pull must fail: {r}");
 
-    let cfg = docker_config(&format!(
-        r#"{{"auths": {{"{reg}": {{"auth": "{}"}}}}}}"#,
-        auth_b64(&user, &password)
-    ));
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--progress",
-        "plain",
-        "--tag",
-        &unique("priv"),
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains(&password) && !err.contains(&password));
+    ctx.login(&[basic]);
+    let r = ctx
+        .flow()
+        .args(["build", "--progress", "plain", "--tag", &unique("priv")])
+        .run();
+    r.assert_ok();
+    assert!(!r.output().contains(&basic.login().password));
 }
 
 /// A registry that passes pre-flight but refuses uploads: the error inside the engine's
@@ -481,43 +319,27 @@ fn private_base_image_is_pulled_with_docker_credentials() {
 /// reported as pushed.
 #[test]
 fn failure_inside_the_push_stream_is_exit_5() {
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
-    let reg = env("FLOW_TEST_REGISTRY_READONLY");
-    let cfg = docker_config("{}");
-    let meta = t.path().join("meta.json");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path())
-        .args([
-            "build",
-            "--push",
-            "--progress",
-            "json",
-            "--registry",
-            &reg,
-            "--metadata-file",
-        ])
+    let ctx = ctx();
+    ctx.project(&pushy(&["api"], ""));
+    let meta = ctx.root().join("meta.json");
+    let r = push(&ctx, &registry(ReadOnly).host, &["--progress", "json"])
+        .arg("--metadata-file")
         .arg(&meta)
-        .arg("ci");
-    let (code, out, err) = run(c);
-    assert_eq!(code, 5, "{out}\n{err}");
-    let events = json_events(&out);
-    let failed = events
-        .iter()
-        .find(|e| e["event"] == "push_failed")
-        .expect("push_failed event");
+        .run();
+    r.assert_code(5);
+    let failed = r.event("push_failed");
     assert_eq!(failed["auth"], false);
     assert!(
         failed["error"].as_str().unwrap().contains("405"),
         "{failed}"
     );
-    assert!(!events.iter().any(|e| e["event"] == "pushed"), "{out}");
-    let summary = events.last().unwrap();
+    assert!(r.events("pushed").is_empty(), "{r}");
+    let summary = r.last_event();
     assert_eq!(
         (summary["built"].as_u64(), summary["push_failed"].as_u64()),
         (Some(1), Some(1))
     );
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let meta = read_json(&meta);
     assert!(
         meta["services"]["api"]["digest"].is_null(),
         "no digest for a failed push: {meta}"
@@ -526,87 +348,55 @@ fn failure_inside_the_push_stream_is_exit_5() {
 
 /// The real `docker login` (docker CLI → test engine → registry) writes the credentials to a
 /// fresh config.json; `flow build --push` with that config pushes to an htpasswd registry
-/// over TLS whose self-signed CA is trusted only through /etc/docker/certs.d.
+/// over TLS whose self-signed CA is trusted only through /etc/docker/certs.d. The digest
+/// is cross-checked with `skopeo inspect` trusting that folder only.
 #[test]
 fn docker_login_then_push_to_htpasswd_registry_over_tls() {
-    let reg = env("FLOW_TEST_REGISTRY_TLSBASIC");
-    let cert_dir = env("FLOW_TEST_TLSBASIC_CERT_DIR");
-    assert_eq!(cert_dir, format!("/etc/docker/certs.d/{reg}"));
+    let ctx = ctx();
+    let tlsbasic = registry(TlsBasic);
+    let reg = &tlsbasic.host;
+    let cert_dir = tlsbasic.certs_d.clone().expect("tlsbasic's certs.d folder");
+    assert_eq!(cert_dir, Path::new(&format!("/etc/docker/certs.d/{reg}")));
     assert!(
-        Path::new(&cert_dir).join("ca.crt").is_file(),
+        cert_dir.join("ca.crt").is_file(),
         "the CA is where dockerd and flow look for it"
     );
-    let (user, password) = (env("FLOW_TEST_BASIC_USER"), env("FLOW_TEST_BASIC_PASSWORD"));
+    let login = tlsbasic.login();
 
     // With no `auths` entry at all (`{}`, `{"auths":{}}` or `{"credsStore":""}`), the docker
     // CLI picks the `pass` store by itself because docker-credential-pass is installed. One
     // unrelated entry keeps it on the file.
-    let cfg = docker_config(r#"{"auths": {"flow-test.invalid": {}}}"#);
-    let mut login = Command::new("docker");
-    login
-        .env("DOCKER_HOST", env("DOCKER_HOST"))
-        .env("DOCKER_CONFIG", cfg.path())
-        .args(["login", &reg, "-u", &user, "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = login.spawn().expect("docker CLI");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(password.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let (lout, lerr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "docker login: {lout}\n{lerr}");
-    assert!(lout.contains("Login Succeeded"), "{lout}");
-    assert!(!lout.contains(&password) && !lerr.contains(&password));
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
+    ctx.write_docker_config(r#"{"auths": {"flow-test.invalid": {}}}"#);
+    let l = peer::docker_login(ctx.engine(), &ctx.docker_config_dir(), reg, login);
+    assert_eq!(l.code, 0, "docker login: {l}");
+    assert!(l.stdout.contains("Login Succeeded"), "{l}");
+    assert!(!l.output().contains(&login.password));
+    let config = read_json(&ctx.docker_config_file());
     assert!(
         config.get("credsStore").is_none_or(|s| s == ""),
         "docker login must have used the file, not a credential store"
     );
     assert_eq!(
-        config["auths"][&reg]["auth"].as_str(),
-        Some(auth_b64(&user, &password).as_str()),
+        config["auths"][reg]["auth"].as_str(),
+        Some(login.auth().as_str()),
         "docker login wrote the credentials of {reg} to config.json"
     );
 
-    let t = tempfile::tempdir().unwrap();
-    project(t.path(), &["api"]);
+    ctx.project(&pushy(&["api"], ""));
     let tag = unique("login");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "json",
-        "--registry",
-        &reg,
-        "--tag",
-        &tag,
-        "ci",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let r = push(&ctx, reg, &["--progress", "json", "--tag", &tag]).run();
+    r.assert_ok();
     assert!(
-        !out.contains(&password) && !err.contains(&password),
+        !r.output().contains(&login.password),
         "password must never be printed"
     );
-    let pushed = json_events(&out)
-        .into_iter()
-        .find(|e| e["event"] == "pushed")
-        .expect("pushed event");
+    let pushed = r.event("pushed");
     let reference = format!("{reg}/pushy-api:{tag}");
     assert_eq!(pushed["references"], serde_json::json!([reference]));
     let digest = pushed["digest"].as_str().unwrap();
     assert!(digest.starts_with("sha256:"), "{pushed}");
     assert_eq!(
-        skopeo_digest_with(&reference, Some((&user, &password)), Some(&cert_dir)),
+        peer::skopeo_digest(&reference, Some(login), &cert_dir),
         digest
     );
 }
@@ -618,32 +408,17 @@ fn docker_login_then_push_to_htpasswd_registry_over_tls() {
 #[test]
 fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
     let services = ["api", "worker", "web"];
-    let t = tempfile::tempdir().unwrap();
-    project_with(
-        t.path(),
+    let ctx = ctx();
+    ctx.project(&pushy(
         &services,
         "RUN dd if=/dev/urandom of=/blob bs=1M count=20 2>/dev/null\n",
-    );
-    let cfg = docker_config("{}");
-    let reg = format!("{}/parallel", env("FLOW_TEST_REGISTRY_PLAIN"));
+    ));
+    let reg = registry(Plain).at("parallel");
     let started = std::time::Instant::now();
 
     let tag = unique("par");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "json",
-        "--registry",
-        &reg,
-        "--tag",
-        &tag,
-        "ci",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let events = json_events(&out);
+    let r = push(&ctx, &reg, &["--progress", "json", "--tag", &tag]).run();
+    r.assert_ok();
     let ms = |e: &serde_json::Value, k: &str| {
         e[k].as_u64()
             .unwrap_or_else(|| panic!("{k} (ms) missing: {e}"))
@@ -651,15 +426,12 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
     let mut intervals = Vec::new();
     let mut digests = Vec::new();
     for svc in services {
-        let of = |name: &str| {
-            events
-                .iter()
-                .filter(|e| e["event"] == name && e["service"] == svc)
-                .collect::<Vec<_>>()
-        };
-        let (begun, pushed) = (of("push_started"), of("pushed"));
-        assert_eq!((begun.len(), pushed.len()), (1, 1), "{svc}: {out}");
-        let (begun, pushed) = (begun[0], pushed[0]);
+        let (begun, pushed) = (
+            r.service_events("push_started", svc),
+            r.service_events("pushed", svc),
+        );
+        assert_eq!((begun.len(), pushed.len()), (1, 1), "{svc}: {r}");
+        let (begun, pushed) = (&begun[0], &pushed[0]);
         let reference = format!("{reg}/pushy-{svc}:{tag}");
         assert_eq!(begun["reference"], reference);
         let (start, end) = (ms(pushed, "started_ms"), ms(pushed, "finished_ms"));
@@ -671,7 +443,7 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
             "{svc}: the interval agrees with `seconds`: {pushed}"
         );
         let digest = pushed["digest"].as_str().unwrap().to_string();
-        assert_eq!(skopeo_digest(&reference, None), digest, "{reference}");
+        assert_eq!(probe::pushed_digest(&reference), digest, "{reference}");
         intervals.push((svc, start, end));
         digests.push((svc, reference, digest));
     }
@@ -689,8 +461,8 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
     );
     eprintln!("push intervals (ms): {intervals:?}; overlapping: {overlapping:?}");
 
-    let summary = events.last().unwrap();
-    assert_eq!(summary["event"], "summary", "{out}");
+    let summary = r.last_event();
+    assert_eq!(summary["event"], "summary", "{r}");
     assert_eq!(
         (summary["built"].as_u64(), summary["pushed"].as_u64()),
         (Some(3), Some(3)),
@@ -712,34 +484,23 @@ fn three_services_push_in_parallel_and_summary_lists_refs_and_digests() {
     // Plain mode, another tag: one summary line per service, `✓ svc: ref (digest)`; nothing
     // changed, so every image is reused.
     let tag = unique("parplain");
-    let mut c = flow(t.path());
-    c.env("DOCKER_CONFIG", cfg.path()).args([
-        "build",
-        "--push",
-        "--progress",
-        "plain",
-        "--registry",
-        &reg,
-        "--tag",
-        &tag,
-        "ci",
-    ]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let r = push(&ctx, &reg, &["--progress", "plain", "--tag", &tag]).run();
+    r.assert_ok();
     // The summary follows the last empty line.
-    let summary: Vec<&str> = out
+    let summary: Vec<&str> = r
+        .stdout
         .rsplit_once("\n\n")
         .map_or("", |(_, s)| s)
         .lines()
         .collect();
-    assert_eq!(summary.len(), 3, "one summary line per service: {out}");
+    assert_eq!(summary.len(), 3, "one summary line per service: {r}");
     for (svc, line) in services.iter().zip(&summary) {
         let reference = format!("{reg}/pushy-{svc}:{tag}");
-        let digest = skopeo_digest(&reference, None);
+        let digest = probe::pushed_digest(&reference);
         assert_eq!(
             *line,
             format!("✓ {svc}: {reference} ({digest}) [reused]"),
-            "{out}"
+            "{r}"
         );
     }
     eprintln!("both runs took {:.1}s", started.elapsed().as_secs_f64());

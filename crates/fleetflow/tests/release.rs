@@ -1,112 +1,70 @@
 //! Release metadata, tag templates, dry runs, reuse of unchanged services and atomic
 //! publishing (issue #5), against the real engine and registry of scripts/testenv.sh.
 
-mod common;
-
-use std::path::Path;
 use std::process::Command;
 
-use common::{base64, env, flow, flow_offline, git, run, unique, write};
+use fleetflow_test_support::RegistryKind::Plain;
+use fleetflow_test_support::{
+    Context, Login, Project, Run, RunExt as _, Service, TestEnv, copy_dir, git, probe, read_json,
+    registry, repo_root, unique, write,
+};
 use serde_json::Value;
 
-const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
-
-/// The registry's `Docker-Content-Digest` for `repo:tag`, or `None` when it has no such tag.
-fn registry_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-sS", "-I", "-H"])
-        .arg(format!("Accept: {MANIFEST_ACCEPT}"))
-        .arg(format!("http://{registry}/v2/{repo}/manifests/{tag}"))
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = head.lines().next().unwrap_or_default().to_string();
-    if status.contains(" 404") {
-        return None;
-    }
-    assert!(status.contains(" 200"), "HEAD {repo}:{tag}: {head}");
-    head.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("docker-content-digest")
-                .then(|| v.trim().to_string())
-        })
-        .or_else(|| panic!("no Docker-Content-Digest: {head}"))
-}
+const FLOW: &str = env!("CARGO_BIN_EXE_flow");
 
 /// A project `rel` with `services`, each `FROM` the test base image, built from its own
-/// folder (so a change to one service's files changes only its inputs); a file of its own
-/// gives the project its own input digests.
-fn project(dir: &Path, services: &[&str], stage_extra: &str) {
-    let base = env("FLOW_TEST_BASE_IMAGE");
-    let mut kdl = String::from("project \"rel\"\n");
-    let run_id = unique("run");
-    for s in services {
-        kdl.push_str(&format!(
-            "service \"{s}\" {{\n    dockerfile \"{s}/Dockerfile\"\n    context \"{s}\"\n}}\n"
-        ));
-        write(
-            dir,
-            &format!("{s}/Dockerfile"),
-            &format!("FROM {base}\nCOPY {s}.txt /\n"),
-        );
-        write(dir, &format!("{s}/{s}.txt"), s);
-        write(dir, &format!("{s}/run-id"), &run_id);
-    }
-    kdl.push_str("stage \"prod\" {\n");
-    for s in services {
-        kdl.push_str(&format!("    service \"{s}\"\n"));
-    }
-    kdl.push_str(stage_extra);
-    kdl.push_str("}\n");
-    write(dir, "flow.kdl", &kdl);
-}
-
-fn json_lines(out: &str) -> Vec<Value> {
-    out.lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn plan_tags(out: &str) -> Vec<Vec<String>> {
-    json_lines(out)
+/// folder (so a change to one service's files changes only its inputs), in stage `prod`
+/// with `stage_extra`; with input digests of its own.
+fn rel(services: &[&str], stage_extra: &str) -> Project {
+    services
         .iter()
-        .filter(|e| e["event"] == "plan")
+        .fold(Project::new("rel"), |p, s| {
+            p.with(Service::new(s, &format!("COPY {s}.txt /\n")).in_folder())
+                .file(&format!("{s}/{s}.txt"), s)
+        })
+        .stage_with("prod", services, stage_extra)
+        .unique_inputs()
+}
+
+/// The tags of each `plan` event.
+fn plan_tags(r: &Run) -> Vec<Vec<String>> {
+    r.events("plan")
+        .iter()
         .map(|e| serde_json::from_value(e["tags"].clone()).unwrap())
         .collect()
 }
 
-fn metadata(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+/// The registry's digest for `repo:tag` in the plain registry, or `None` when it has no
+/// such tag.
+fn plain_digest(repo: &str, tag: &str) -> Option<String> {
+    probe::digest(&registry(Plain).at(&format!("{repo}:{tag}")))
 }
 
 #[test]
 fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    project(
-        dir,
+    let ctx = Context::offline(FLOW);
+    let dir = &ctx.project_dir();
+    ctx.project(&rel(
         &["api", "web"],
         "    tags \"{version}\" \"{version}-{sha}\" \"{branch}-{sha}\" \"latest\"\n    registry \"registry.example/acme\"\n",
-    );
+    ));
     git(dir, &["init", "-q"]);
     git(dir, &["add", "."]);
     git(dir, &["commit", "-q", "-m", "first"]);
     git(dir, &["tag", "v1.4.2"]);
     let sha7: String = git(dir, &["rev-parse", "HEAD"]).chars().take(7).collect();
     let dry = |extra: &[&str], env: &[(&str, &str)]| {
-        let mut c = flow_offline(dir);
+        let mut c = ctx.flow();
         c.args(["build", "--dry-run", "--progress", "json"])
             .args(extra)
             .arg("prod");
         for (k, v) in env {
             c.env(k, v);
         }
-        run(c)
+        c.run()
     };
-    let (code, out, err) = dry(&[], &[]);
-    assert_eq!(code, 0, "{err}");
+    let out = dry(&[], &[]);
+    out.assert_ok();
     let expected = vec![
         "1.4.2".to_string(),
         format!("1.4.2-{sha7}"),
@@ -116,7 +74,7 @@ fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
     assert_eq!(plan_tags(&out), vec![expected.clone(), expected]);
 
     // --version, then FLOW_VERSION, win over the git tag; a pre-release gets no `latest`.
-    let (_, out, _) = dry(&["--version", "2.0.0-rc.1"], &[("FLOW_VERSION", "9.9.9")]);
+    let out = dry(&["--version", "2.0.0-rc.1"], &[("FLOW_VERSION", "9.9.9")]);
     assert_eq!(
         plan_tags(&out)[0],
         [
@@ -125,19 +83,19 @@ fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
             format!("main-{sha7}")
         ]
     );
-    let (_, out, _) = dry(&[], &[("FLOW_VERSION", "3.1.0")]);
+    let out = dry(&[], &[("FLOW_VERSION", "3.1.0")]);
     assert_eq!(plan_tags(&out)[0][0], "3.1.0");
     // --tag wins over templates.
-    let (_, out, _) = dry(&["--tag", "hotfix"], &[]);
+    let out = dry(&["--tag", "hotfix"], &[]);
     assert_eq!(plan_tags(&out)[0], ["hotfix"]);
     // A release and its candidate on one commit: the release wins (and gets `latest`).
     git(dir, &["tag", "v1.4.2-rc.1"]);
     git(dir, &["tag", "v1.4.10"]);
-    let (_, out, _) = dry(&[], &[]);
+    let out = dry(&[], &[]);
     assert_eq!(plan_tags(&out)[0][0], "1.4.10");
     assert_eq!(plan_tags(&out)[0][3], "latest");
     // In Actions, the tag that triggered the run.
-    let (_, out, _) = dry(
+    let out = dry(
         &[],
         &[("GITHUB_REF_TYPE", "tag"), ("GITHUB_REF_NAME", "v1.4.2")],
     );
@@ -149,17 +107,18 @@ fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
     write(dir, "api/api.txt", "changed");
     git(dir, &["commit", "-q", "-am", "second"]);
     let sha7: String = git(dir, &["rev-parse", "HEAD"]).chars().take(7).collect();
-    let (code, _, err) = dry(&[], &[]);
-    assert_eq!(code, 2, "{err}");
+    let r = dry(&[], &[]);
+    r.assert_code(2);
+    let err = &r.stderr;
     assert!(
         err.contains("flow.kdl:") && err.contains("`{version}`") && err.contains("--version"),
         "{err}"
     );
-    let (_, out, _) = dry(&["--version", "1.5.0"], &[]);
+    let out = dry(&["--version", "1.5.0"], &[]);
     assert_eq!(plan_tags(&out)[0][2], format!("feature-auth-{sha7}"));
     // In GitHub Actions (detached HEAD), the branch comes from GITHUB_REF_NAME.
     git(dir, &["checkout", "-q", "--detach"]);
-    let (_, out, _) = dry(
+    let out = dry(
         &["--version", "1.5.0"],
         &[
             ("GITHUB_REF_TYPE", "branch"),
@@ -171,73 +130,64 @@ fn templates_in_a_git_repository_tagged_v1_4_2_on_main() {
 
 #[test]
 fn dry_run_pushes_nothing_and_prints_every_ref_and_credential_source() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
-    project(dir, &["api", "worker"], "");
-    let cfg = tempfile::tempdir().unwrap();
+    let ctx = Context::new(FLOW);
+    let reg = &registry(Plain).host;
+    ctx.project(&rel(&["api", "worker"], ""));
     // Credentials for the registry (it needs none): the plan names the file, not the secret.
-    let secret = "dry-run-secret-Zq9";
-    let auth = base64(&format!("someone:{secret}"));
-    std::fs::write(
-        cfg.path().join("config.json"),
-        format!(r#"{{"auths":{{"{reg}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
+    let someone = Login {
+        user: "someone".into(),
+        password: "dry-run-secret-Zq9".into(),
+    };
+    ctx.auths(&[(reg, &someone)]);
     let tag = unique("dry");
-    let mut c = flow(dir);
-    c.env("DOCKER_CONFIG", cfg.path())
-        .args([
-            "build",
-            "--push",
-            "--dry-run",
-            "--registry",
-            &reg,
-            "--tag",
-            &tag,
-        ])
-        .arg("prod");
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let r = ctx
+        .flow()
+        .args(["build", "--push", "--dry-run", "--registry", reg])
+        .args(["--tag", &tag, "prod"])
+        .run();
+    r.assert_ok();
     for svc in ["api", "worker"] {
-        assert!(out.contains(&format!("{reg}/rel-{svc}:{tag}")), "{out}");
-        assert_eq!(registry_digest(&reg, &format!("rel-{svc}"), &tag), None);
+        assert!(r.stdout.contains(&format!("{reg}/rel-{svc}:{tag}")), "{r}");
+        assert_eq!(plain_digest(&format!("rel-{svc}"), &tag), None);
     }
-    let config_path = cfg.path().join("config.json");
     assert!(
-        out.contains(&format!("{reg} (push): {}", config_path.display())),
-        "{out}"
+        r.stdout.contains(&format!(
+            "{reg} (push): {}",
+            ctx.docker_config_file().display()
+        )),
+        "{r}"
     );
-    assert!(!out.contains(secret) && !err.contains(secret) && !out.contains(&auth));
+    assert!(!r.output().contains(&someone.password) && !r.stdout.contains(&someone.auth()));
 }
 
 #[test]
 fn metadata_github_outputs_and_reuse_of_unchanged_services() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
+    let ctx = Context::new(FLOW);
+    let dir = &ctx.project_dir();
+    let reg = &registry(Plain).host;
     let services = ["api", "worker", "web"];
-    project(dir, &services, "");
+    ctx.project(&rel(&services, ""));
     // Outside the context: a file written into it would change the inputs.
-    let records = tempfile::tempdir().unwrap();
+    let records = ctx.dir("records");
     let push = |tag: &str, extra: &[&str]| {
-        let meta = records.path().join(format!("meta-{tag}.json"));
-        let outputs = records.path().join(format!("outputs-{tag}"));
-        let summary = records.path().join(format!("summary-{tag}.md"));
-        let mut c = flow(dir);
-        c.env("GITHUB_OUTPUT", &outputs)
+        let meta = records.join(format!("meta-{tag}.json"));
+        let outputs = records.join(format!("outputs-{tag}"));
+        let summary = records.join(format!("summary-{tag}.md"));
+        let started = std::time::Instant::now();
+        let r = ctx
+            .flow()
+            .env("GITHUB_OUTPUT", &outputs)
             .env("GITHUB_STEP_SUMMARY", &summary)
-            .args(["build", "--push", "--progress", "json", "--registry", &reg])
+            .args(["build", "--push", "--progress", "json", "--registry", reg])
             .args(["--tag", tag, "--metadata-file"])
             .arg(&meta)
             .args(extra)
-            .arg("prod");
-        let started = std::time::Instant::now();
-        let (code, out, err) = run(c);
-        assert_eq!(code, 0, "{out}\n{err}");
+            .arg("prod")
+            .run();
+        r.assert_ok();
         let outputs = std::fs::read_to_string(&outputs).unwrap();
         let summary = std::fs::read_to_string(&summary).unwrap();
-        (metadata(&meta), outputs, summary, out, started.elapsed())
+        (read_json(&meta), outputs, summary, r, started.elapsed())
     };
 
     let first_tag = unique("first");
@@ -248,10 +198,7 @@ fn metadata_github_outputs_and_reuse_of_unchanged_services() {
         let repo = format!("rel-{svc}");
         let digest = m["digest"].as_str().unwrap();
         // The digest is the registry's, for the pushed tag.
-        assert_eq!(
-            registry_digest(&reg, &repo, &first_tag).as_deref(),
-            Some(digest)
-        );
+        assert_eq!(plain_digest(&repo, &first_tag).as_deref(), Some(digest));
         assert_eq!(m["status"], "pushed", "{m}");
         assert_eq!(m["image"], format!("{reg}/{repo}"));
         assert_eq!(m["tags"], serde_json::json!([first_tag]));
@@ -283,22 +230,16 @@ fn metadata_github_outputs_and_reuse_of_unchanged_services() {
     // Nothing changed: every service is reused, the new tag names the same digest, and
     // no layer is pushed.
     let second_tag = unique("second");
-    let (meta2, _, _, out, second_time) = push(&second_tag, &[]);
-    let events = json_lines(&out);
+    let (meta2, _, _, r, second_time) = push(&second_tag, &[]);
     for svc in services {
         let m = &meta2["services"][svc];
         assert_eq!(m["status"], "reused", "{m}");
         assert_eq!(m["digest"], meta["services"][svc]["digest"]);
         assert_eq!(
-            registry_digest(&reg, &format!("rel-{svc}"), &second_tag),
-            meta["services"][svc]["digest"].as_str().map(str::to_string)
+            plain_digest(&format!("rel-{svc}"), &second_tag).as_deref(),
+            Some(meta["services"][svc]["digest"].as_str().unwrap())
         );
-        assert!(
-            !events
-                .iter()
-                .any(|e| e["event"] == "push_started" && e["service"] == svc),
-            "{svc} pushed again: {out}"
-        );
+        assert!(!r.has_event("push_started", svc), "{svc} pushed again: {r}");
     }
     eprintln!(
         "first run {:.2}s, unchanged rerun {:.2}s",
@@ -329,33 +270,33 @@ fn metadata_github_outputs_and_reuse_of_unchanged_services() {
 
 #[test]
 fn atomic_with_one_failing_service_leaves_every_tag_where_it_was() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
-    project(dir, &["api", "worker"], "");
+    let ctx = Context::new(FLOW);
+    let dir = &ctx.project_dir();
+    let reg = &registry(Plain).host;
+    ctx.project(&rel(&["api", "worker"], ""));
     let stable = unique("stable");
-    let records = tempfile::tempdir().unwrap();
+    let meta = ctx.root().join("meta.json");
     let push = |extra: &[&str]| {
-        let meta = records.path().join("meta.json");
-        let mut c = flow(dir);
-        c.args(["build", "--push", "--progress", "plain", "--registry", &reg])
+        let r = ctx
+            .flow()
+            .args(["build", "--push", "--progress", "plain", "--registry", reg])
             .args(["--tag", &stable, "--tag", "latest", "--metadata-file"])
             .arg(&meta)
             .args(extra)
-            .arg("prod");
-        let (code, out, err) = run(c);
-        (code, format!("{out}\n{err}"), metadata(&meta))
+            .arg("prod")
+            .run();
+        (r.code, r.to_string(), read_json(&meta))
     };
     let (code, out, _) = push(&[]);
     assert_eq!(code, 0, "{out}");
-    let before = |svc: &str, tag: &str| registry_digest(&reg, &format!("rel-{svc}"), tag);
+    let before = |svc: &str, tag: &str| plain_digest(&format!("rel-{svc}"), tag);
     let api_before = before("api", &stable).unwrap();
     let worker_before = before("worker", &stable).unwrap();
     let api_latest = before("api", "latest").unwrap();
 
     // api changes and builds; worker fails to build.
     write(dir, "api/api.txt", "api v2");
-    let base = env("FLOW_TEST_BASE_IMAGE");
+    let base = &TestEnv::get().base_image;
     write(
         dir,
         "worker/Dockerfile",
@@ -425,7 +366,7 @@ fn workflow_flow_steps(yaml: &str) -> Vec<(String, String)> {
 
 #[test]
 fn the_github_actions_example_works_as_written() {
-    let example = common::repo_root().join("examples/github-actions");
+    let example = repo_root().join("examples/github-actions");
     let yaml = std::fs::read_to_string(example.join(".github/workflows/images.yml")).unwrap();
     assert!(!yaml.contains("\t"), "YAML has no tabs");
     let steps = workflow_flow_steps(&yaml);
@@ -433,10 +374,10 @@ fn the_github_actions_example_works_as_written() {
     for (_, cmd) in &steps {
         assert!(!cmd.contains("${{"), "no expressions inside run: {cmd}");
     }
-    let reg = env("FLOW_TEST_REGISTRY_PLAIN");
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    common::copy_dir(&example, dir);
+    let reg = &registry(Plain).host;
+    let ctx = Context::new(FLOW);
+    let dir = &ctx.project_dir();
+    copy_dir(&example, dir);
     // Its own content, so that this run pushes for real.
     write(dir, "api/run-id", &unique("gha"));
     write(dir, "web/run-id", &unique("gha"));
@@ -445,14 +386,9 @@ fn the_github_actions_example_works_as_written() {
     git(dir, &["commit", "-q", "-m", "first"]);
     let sha = git(dir, &["rev-parse", "HEAD"]);
     let sha7: String = sha.chars().take(7).collect();
-    let bin = Path::new(env!("CARGO_BIN_EXE_flow"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let bin = ctx.flow_binary().parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let runner_temp = tempfile::tempdir().unwrap();
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::write(cfg.path().join("config.json"), "{}").unwrap();
+    let runner_temp = ctx.dir("runner-temp");
     let version = format!("1.2.{}", std::process::id());
     for (condition, cmd) in &steps {
         // The event each step is for: the checkout and variables Actions would give.
@@ -469,7 +405,7 @@ fn the_github_actions_example_works_as_written() {
         } else {
             panic!("unexpected condition {condition:?}")
         };
-        let outputs = runner_temp.path().join("github_output");
+        let outputs = runner_temp.join("github_output");
         let _ = std::fs::remove_file(&outputs);
         // Pushed to the test registry instead of ghcr.io: --registry beats flow.kdl's.
         let cmd = cmd.replacen(
@@ -477,15 +413,15 @@ fn the_github_actions_example_works_as_written() {
             &format!("flow build --registry {reg}/acme"),
             1,
         );
-        let mut c = flow(dir);
+        // The context's config.json is `{}`.
+        let mut c = ctx.flow();
         c.env("PATH", &path)
-            .env("DOCKER_CONFIG", cfg.path())
             .env("GITHUB_SHA", &sha)
             .env("GITHUB_REF_TYPE", ref_type)
             .env("GITHUB_REF_NAME", &ref_name)
-            .env("RUNNER_TEMP", runner_temp.path())
+            .env("RUNNER_TEMP", &runner_temp)
             .env("GITHUB_OUTPUT", &outputs);
-        // The step's shell, with the environment `flow()` gives the tests.
+        // The step's shell, with the environment the context gives `flow`.
         let mut c2 = Command::new("bash");
         c2.current_dir(dir);
         for (k, v) in c.get_envs() {
@@ -495,8 +431,8 @@ fn the_github_actions_example_works_as_written() {
             };
         }
         c2.args(["-c", &cmd]);
-        let (code, out, err) = run(c2);
-        assert_eq!(code, 0, "{condition}: {cmd}\n{out}\n{err}");
+        let r = c2.run();
+        assert_eq!(r.code, 0, "{condition}: {cmd}\n{r}");
         let outputs = std::fs::read_to_string(&outputs).unwrap();
         let tags = outputs
             .lines()
@@ -516,7 +452,7 @@ fn the_github_actions_example_works_as_written() {
         let digest = api_ref.split_once('@').unwrap().1;
         for tag in tags.split(',') {
             assert_eq!(
-                registry_digest(&reg, "acme/acme-api", tag).as_deref(),
+                plain_digest("acme/acme-api", tag).as_deref(),
                 Some(digest),
                 "{cmd}: {tag}"
             );
