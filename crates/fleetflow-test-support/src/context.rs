@@ -11,7 +11,7 @@ const NO_ENGINE: &str = "unix:///nonexistent/flow-test-no-engine.sock";
 
 /// Variables of the developer's shell or of a CI job that would change what `flow` does:
 /// a test sets the ones it means to.
-const CLEARED: &[&str] = &[
+pub const CLEARED: &[&str] = &[
     // Stage and project selection, output modes, language.
     "FLEET_STAGE",
     "FLEET_PROJECT_ROOT",

@@ -32,7 +32,7 @@ mod project;
 mod run;
 mod util;
 
-pub use context::Context;
+pub use context::{CLEARED, Context};
 pub use engine::{SavedImage, saved_image};
 pub use env::{Engine, EngineTls, Login, Registry, RegistryKind, TestEnv, TokenServer, registry};
 pub use fault_proxy::FaultProxy;

@@ -90,18 +90,26 @@ fn build_push_never_sends_credentials_to_a_plain_http_token_realm() {
     assert_realm_saw_no_credentials();
 }
 
-#[test]
-fn image_push_never_sends_credentials_to_a_plain_http_token_realm() {
+/// `flow image push` of the test image to `destination` as the token user, with `args`;
+/// returns the exit code, stdout, stderr and the password (to check it never shows).
+fn image_push(destination: &str, args: &[&str]) -> (i32, String, String, String) {
     let (_, tar) = saved_image();
     let cache = tempfile::tempdir().unwrap();
-    let reg = env("FLOW_TEST_REGISTRY_PLAINREALM");
     let (user, password) = (env("FLOW_TEST_TOKEN_USER"), env("FLOW_TEST_TOKEN_PASSWORD"));
     let mut c = flow_image(cache.path());
     c.args(["push", "--progress", "plain"])
+        .args(args)
         .arg(tar)
-        .arg(format!("{reg}/realm/app:v1"))
+        .arg(destination)
         .args(["-u", &user, "--password-stdin"]);
     let (code, out, err) = run_stdin(c, &format!("{password}\n"));
+    (code, out, err, password)
+}
+
+#[test]
+fn image_push_never_sends_credentials_to_a_plain_http_token_realm() {
+    let reg = env("FLOW_TEST_REGISTRY_PLAINREALM");
+    let (code, out, err, password) = image_push(&format!("{reg}/realm/app:v1"), &[]);
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(
         err.contains("refusing to send credentials to token realm"),

@@ -3,9 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fleetflow_oci::Digest;
 use fleetflow_registry::client::ByteCounter;
@@ -50,15 +49,6 @@ pub async fn connect(
     RegistryClient::connect(registry, creds, quick()).await
 }
 
-/// A name unique to this test run.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
 /// `size` pseudo-random bytes (different for each `seed`).
 pub fn bytes(size: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -95,62 +85,6 @@ pub fn records(path: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A fault-injecting proxy (tests/support/fault_proxy.py) in front of a registry;
-/// stopped when dropped.
-pub struct FaultProxy {
-    /// `127.0.0.1:PORT`.
-    pub addr: String,
-    log: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl FaultProxy {
-    pub fn start(upstream: &str, faults: &[&str]) -> FaultProxy {
-        let dir = tempfile::tempdir().unwrap();
-        let port_file = dir.path().join("port");
-        let log = dir.path().join("faults.log");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/fault_proxy.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .args(["--upstream", upstream, "--port-file"])
-            .arg(&port_file)
-            .arg("--log")
-            .arg(&log)
-            .args(faults)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "fault proxy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        FaultProxy {
-            addr: format!("127.0.0.1:{}", port.trim()),
-            log,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// The faults injected so far, one line each.
-    pub fn faults(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The fault proxy and unique names are the workspace's (fleetflow-test-support).
+#[allow(unused_imports)] // each test file uses a part
+pub use fleetflow_test_support::{FaultProxy, unique};

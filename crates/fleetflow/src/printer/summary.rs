@@ -15,6 +15,11 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// `text()` when `on`, else nothing.
+fn when(on: bool, text: impl FnOnce() -> String) -> String {
+    if on { text() } else { String::new() }
+}
+
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
@@ -36,11 +41,7 @@ impl Printer {
                     if self.mode == Mode::Quiet {
                         self.stdout(&p.pinned());
                     }
-                    let reused = if img.reused {
-                        format!(" [{}]", m.reused())
-                    } else {
-                        String::new()
-                    };
+                    let reused = when(img.reused, || format!(" [{}]", m.reused()));
                     self.line(&format!(
                         "{} {}: {} ({}){reused}",
                         self.paint("32", "✓"),
@@ -67,11 +68,7 @@ impl Printer {
                             self.stdout(r);
                         }
                     }
-                    let cancelled = if run.pushing {
-                        format!(", {}", m.cancelled())
-                    } else {
-                        String::new()
-                    };
+                    let cancelled = when(run.pushing, || format!(", {}", m.cancelled()));
                     self.line(&format!(
                         "{} {}: {} {} ({}) {}{cancelled}",
                         self.paint("32", "✓"),

@@ -169,6 +169,18 @@ impl Context {
 }
 
 /// A reference from the command line.
+/// A destination of `verb`: a reference with a tag, not a digest.
+pub(super) fn parse_destination(s: &str, verb: &'static str) -> Result<Reference, ImageFailure> {
+    let dest = parse_ref(s)?;
+    if dest.digest.is_some() {
+        let d = s.to_string();
+        return Err(ImageFailure::new(Code::Config, move |m| {
+            m.image_dest_is_digest(verb, &d)
+        }));
+    }
+    Ok(dest)
+}
+
 pub(super) fn parse_ref(s: &str) -> Result<Reference, ImageFailure> {
     let r = Reference::parse(s).map_err(|e| ImageFailure::text(Code::Config, e.to_string()))?;
     if let Some(d) = &r.digest {

@@ -4,10 +4,9 @@ use std::time::Instant;
 
 use fleetflow_store::transfer;
 
-use super::context::{Context, parse_ref, platform_choice};
+use super::context::{Context, parse_destination, parse_ref, platform_choice};
 use super::failure::ImageFailure;
 use crate::cli::PlatformArgs;
-use crate::exit::Code;
 
 pub(super) async fn run(
     ctx: &Context,
@@ -16,13 +15,7 @@ pub(super) async fn run(
     platforms: &PlatformArgs,
 ) -> Result<(), ImageFailure> {
     let src = parse_ref(source)?;
-    let dest = parse_ref(destination)?;
-    if dest.digest.is_some() {
-        let d = destination.to_string();
-        return Err(ImageFailure::new(Code::Config, move |m| {
-            m.image_dest_is_digest("copy", &d)
-        }));
-    }
+    let dest = parse_destination(destination, "copy")?;
     let choice = platform_choice(platforms)?;
     let (src_name, dest_name) = (src.canonical(), dest.canonical());
     if ctx.common.dry_run {

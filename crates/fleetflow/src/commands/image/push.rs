@@ -8,7 +8,7 @@ use std::time::Instant;
 use fleetflow_store::cache::CacheError;
 use fleetflow_store::transfer::{self, TransferError};
 
-use super::context::{Context, parse_ref};
+use super::context::{Context, parse_destination, parse_ref};
 use super::failure::ImageFailure;
 use crate::exit::Code;
 
@@ -17,13 +17,7 @@ pub(super) async fn run(
     source: &str,
     destination: &str,
 ) -> Result<(), ImageFailure> {
-    let dest = parse_ref(destination)?;
-    if dest.digest.is_some() {
-        let d = destination.to_string();
-        return Err(ImageFailure::new(Code::Config, move |m| {
-            m.image_dest_is_digest("push", &d)
-        }));
-    }
+    let dest = parse_destination(destination, "push")?;
     let path = Path::new(source);
     let from_archive = path.exists();
     let dest_name = dest.canonical();
