@@ -6,6 +6,9 @@
 //! parsing. It never depends on the Docker Engine, on `flow.kdl`, on the local cache or on
 //! compression: what an image is comes from `fleetflow-oci`.
 
+// Libraries report through values and reporter traits; only the CLI's printer writes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod challenge;
 pub mod client;
 mod credentials;

@@ -1,7 +1,11 @@
-//! The `flow` command line: parses arguments ([`cli`]), runs one command
-//! ([`commands`]), prints through the [`output`] printer in the user's language
-//! ([`messages`]) and maps every error to an exit code ([`exit`]). Library crates do the
-//! work: `fleetflow-config` (flow.kdl) → `fleetflow-build` (plan, engine) → report.
+//! The `flow` command line: parses arguments ([`cli`]), resolves settings ([`settings`]),
+//! runs one thin command ([`commands`]), renders every library's events and results
+//! through the one [`printer`] in the user's language ([`messages`]), and maps every
+//! [`failure`] to an exit code ([`exit`]); [`metadata`] writes release metadata. Library
+//! crates do the work: config (flow.kdl) → build (plan, engine) / store (daemonless
+//! transfers) → registry → oci.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
 pub mod commands;
@@ -9,6 +13,8 @@ pub mod exit;
 pub mod failure;
 pub mod messages;
 pub mod metadata;
+// The printer is the one module that writes to stdout and stderr.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod printer;
 pub mod settings;
 
@@ -24,7 +30,8 @@ pub fn run() -> std::process::ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{}: {e}", messages.error_heading());
+            printer::Printer::new(printer::Mode::Plain, messages)
+                .stderr(&format!("{}: {e}", messages.error_heading()));
             return exit::Code::Other.into();
         }
     };

@@ -32,4 +32,4 @@ mod transport;
 pub use blob_upload::BlobPush;
 pub use connection::{RegistryClient, pull_scope, push_scope};
 pub use error::RegistryError;
-pub use options::{ByteCounter, ClientOptions};
+pub use options::{ByteCounter, ClientOptions, Tracer};

@@ -18,9 +18,20 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// Send blobs in PATCH chunks of this many bytes instead of one PUT.
     pub chunk_size: Option<u64>,
-    /// Print one line per HTTP request to stderr: method, URL without its query (upload
-    /// URLs carry state tokens there), status. Never a header or a body.
-    pub verbose: bool,
+    /// Called with one line per HTTP request (`-v`): method, URL without its query
+    /// (upload URLs carry state tokens there), status. Never a header or a body. The
+    /// library writes nothing itself; the caller decides where the line goes.
+    pub trace: Option<Tracer>,
+}
+
+/// Receives the `-v` lines of a client.
+#[derive(Clone)]
+pub struct Tracer(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
 }
 
 impl Default for ClientOptions {
@@ -31,7 +42,7 @@ impl Default for ClientOptions {
             retry_attempts: 3,
             backoff: Duration::from_millis(500),
             chunk_size: None,
-            verbose: false,
+            trace: None,
         }
     }
 }

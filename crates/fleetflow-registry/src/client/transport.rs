@@ -22,7 +22,7 @@ pub(crate) struct Transport {
     /// For token realms: follows a redirect only where credentials may go (see
     /// [`realm_may_receive_credentials`]), so a realm cannot bounce them to plain HTTP.
     pub(crate) realm_http: reqwest::Client,
-    verbose: bool,
+    trace: Option<super::options::Tracer>,
 }
 
 impl Transport {
@@ -55,7 +55,7 @@ impl Transport {
             base: format!("https://{host}"),
             http: builder(Policy::limited(5))?,
             realm_http: builder(realm_redirects)?,
-            verbose: opts.verbose,
+            trace: opts.trace.clone(),
         })
     }
 
@@ -82,7 +82,7 @@ impl Transport {
     ) -> Result<reqwest::Response, reqwest::Error> {
         let (client, req) = req.build_split();
         let req = req?;
-        let line = self.verbose.then(|| {
+        let line = self.trace.is_some().then(|| {
             (
                 label.unwrap_or(req.method().as_str()).to_string(),
                 req.url().to_string(),
@@ -98,9 +98,9 @@ impl Transport {
     /// The `-v` line: method, URL without its query (upload URLs carry state tokens
     /// there), outcome. Never a header or a body.
     pub(crate) fn trace(&self, method: &str, url: &str, outcome: &str) {
-        if self.verbose {
+        if let Some(trace) = &self.trace {
             let bare = url.split('?').next().unwrap_or(url);
-            eprintln!("[http] {method} {bare} -> {outcome}");
+            (trace.0)(&format!("[http] {method} {bare} -> {outcome}"));
         }
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read as _;
 use std::sync::Arc;
 
 use fleetflow_oci::{Platform, Reference};
+use fleetflow_registry::client::Tracer;
 use fleetflow_registry::{ClientOptions, CredentialStore, Credentials, RegistryClient, Secret};
 use fleetflow_store::BlobStore;
 use fleetflow_store::archive::{Compression, ImportOptions};
@@ -81,7 +82,10 @@ impl Context {
             certs_dir: self.common.cert_dir.clone(),
             retry_attempts: self.common.retry_attempts,
             chunk_size: self.common.chunk_size,
-            verbose: self.common.verbose,
+            trace: self.common.verbose.then(|| {
+                let printer = Arc::clone(&self.printer);
+                Tracer(Arc::new(move |line: &str| printer.stderr(line)))
+            }),
             ..ClientOptions::default()
         }
     }
